@@ -1,0 +1,44 @@
+"""tfp_vae: variational autoencoders from TensorFlow Probability's probabilistic layers.
+
+    import tf_keras, tfp_vae
+    cfg = tfp_vae.VAEConfig(latent_dim=2, likelihood="bernoulli", kl="exact", beta=1.0)
+    model = tfp_vae.build_vae(cfg)
+    (x, y), (xt, yt) = tfp_vae.load_fashion_mnist(likelihood="bernoulli")
+    model.compile(optimizer=tf_keras.optimizers.Adam(1e-3))
+    model.fit(x, epochs=5, batch_size=32, validation_data=(xt,))
+    tfp_vae.save(model, "runs/a"); model2 = tfp_vae.load("runs/a")
+
+Every loss and metric is in nats per example.
+"""
+
+from tfp_vae.config import VAEConfig
+from tfp_vae.data import (
+    CLASS_NAMES,
+    DATASETS,
+    binarize_images,
+    check_images,
+    load_dataset,
+    load_fashion_mnist,
+    load_mnist,
+    load_uint8,
+    scale_images,
+)
+from tfp_vae.decoders import build_decoder
+from tfp_vae.divergence import KLDivergence, standard_normal_prior
+from tfp_vae.encoders import ENCODERS, build_encoder
+from tfp_vae.errors import ConfigError, DataError, RunDirError, TfpVaeError
+from tfp_vae.likelihoods import LIKELIHOODS, Likelihood
+from tfp_vae.model import VAE, build_vae
+from tfp_vae.runs import load, load_config, load_history, save
+from tfp_vae.train import load_data_for, train
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "CLASS_NAMES", "DATASETS", "ENCODERS", "LIKELIHOODS",
+    "ConfigError", "DataError", "KLDivergence", "Likelihood", "RunDirError", "TfpVaeError",
+    "VAE", "VAEConfig",
+    "binarize_images", "build_decoder", "build_encoder", "build_vae", "check_images",
+    "load", "load_config", "load_data_for", "load_dataset", "load_fashion_mnist", "load_history",
+    "load_mnist", "load_uint8", "save", "scale_images", "standard_normal_prior", "train",
+]

@@ -1,0 +1,166 @@
+"""`VAEConfig`: the one frozen, self-validating description of a model and its training run.
+
+A run directory stores this config as JSON; `VAEConfig.from_json(cfg.to_json()) == cfg`, so every
+result can be rebuilt from its directory.
+
+>>> cfg = VAEConfig(latent_dim=2, beta=0.5)
+>>> VAEConfig.from_json(cfg.to_json()) == cfg
+True
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from typing import Any
+
+from tfp_vae.errors import ConfigError
+
+KL_MODES = ("exact", "sampled")
+KL_STYLES = ("regularizer", "add_loss")
+BINARIZE = (None, "static", "dynamic")
+
+
+def _field(default, help: str, **kw):
+    return dataclasses.field(default=default, metadata={"help": help, **kw})
+
+
+@dataclasses.dataclass(frozen=True)
+class VAEConfig:
+    """Everything needed to rebuild a model and repeat its training run.
+
+    The defaults reproduce the classic Fashion-MNIST example: MLP encoder 256-64, z = 2, Bernoulli
+    decoder, exact KL, beta = 1.
+    """
+
+    # Model.
+    latent_dim: int = _field(2, "Dimension of the latent code z.")
+    encoder: str = _field("mlp", "Encoder/decoder body: one of the names in tfp_vae.ENCODERS.")
+    likelihood: str = _field("bernoulli", "Decoder family: one of the names in tfp_vae.LIKELIHOODS.")
+    kl: str = _field("exact", "KL estimator: 'exact' (analytic) or 'sampled' (Monte Carlo).")
+    kl_samples: int = _field(10, "Posterior draws per example for the sampled KL.")
+    kl_style: str = _field(
+        "regularizer",
+        "How the encoder attaches its KL: 'regularizer' (activity regularizer on the posterior "
+        "layer) or 'add_loss' (a pass-through layer after it).",
+    )
+    beta: float = _field(1.0, "Weight of the KL term (beta-VAE); 1 gives the ELBO.")
+    input_shape: tuple[int, ...] = _field((28, 28, 1), "Image shape H W C.")
+    hidden_units: tuple[int, ...] = _field(
+        (256, 64), "MLP encoder hidden layer widths; the decoder mirrors them."
+    )
+    conv_filters: int = _field(32, "Filters of the first conv layer; they double per layer.")
+    conv_layers: int = _field(2, "Number of stride-2 conv layers.")
+    conv_kernel: int = _field(3, "Conv kernel size.")
+    conv_dense: int = _field(256, "Width of the dense layer between conv stack and posterior.")
+    # Data and training.
+    dataset: str = _field("fashion_mnist", "Data set: 'fashion_mnist' or 'mnist'.")
+    binarize: str | None = _field(
+        None,
+        "Bernoulli data only: 'static' (binarize once, fixed seed) or 'dynamic' (training "
+        "images re-drawn every epoch; test images binarized once).",
+    )
+    epochs: int = _field(5, "Training epochs.")
+    batch_size: int = _field(32, "Examples per training step.")
+    learning_rate: float = _field(1e-3, "Adam learning rate.")
+    seed: int = _field(0, "Random seed for weights, sampling and data order.")
+
+    def __post_init__(self):
+        # Lists from JSON or the CLI become tuples so the config stays hashable and comparable.
+        for name in ("input_shape", "hidden_units"):
+            value = getattr(self, name)
+            if isinstance(value, list):
+                object.__setattr__(self, name, tuple(value))
+        self.validate()
+
+    # ------------------------------------------------------------------ validation
+    def validate(self) -> None:
+        """Raises `ConfigError` (a `ValueError`) naming the first bad field and how to fix it."""
+        from tfp_vae.data import DATASETS
+        from tfp_vae.encoders import ENCODERS
+        from tfp_vae.likelihoods import LIKELIHOODS
+
+        def need(ok: bool, field: str, message: str):
+            if not ok:
+                raise ConfigError(f"VAEConfig.{field}={getattr(self, field)!r}: {message}")
+
+        def positive_int(field: str):
+            value = getattr(self, field)
+            need(
+                isinstance(value, int) and not isinstance(value, bool) and value >= 1,
+                field,
+                "must be an integer >= 1.",
+            )
+
+        for name in ("latent_dim", "kl_samples", "conv_filters", "conv_layers", "conv_kernel",
+                     "conv_dense", "epochs", "batch_size"):
+            positive_int(name)
+        need(self.encoder in ENCODERS, "encoder", f"unknown encoder; choose one of {sorted(ENCODERS)}.")
+        need(self.likelihood in LIKELIHOODS, "likelihood",
+             f"unknown likelihood; choose one of {sorted(LIKELIHOODS)}.")
+        need(self.kl in KL_MODES, "kl", f"unknown KL mode; choose one of {list(KL_MODES)}.")
+        need(self.kl_style in KL_STYLES, "kl_style",
+             f"unknown KL style; choose one of {list(KL_STYLES)}.")
+        need(_is_real(self.beta) and self.beta >= 0, "beta", "must be a finite number >= 0.")
+        need(_is_real(self.learning_rate) and self.learning_rate > 0, "learning_rate",
+             "must be a finite number > 0.")
+        need(isinstance(self.seed, int) and not isinstance(self.seed, bool) and self.seed >= 0,
+             "seed", "must be an integer >= 0.")
+        need(
+            isinstance(self.input_shape, tuple) and len(self.input_shape) == 3
+            and all(isinstance(s, int) and s >= 1 for s in self.input_shape),
+            "input_shape", "must be three positive integers (height, width, channels), "
+            "e.g. (28, 28, 1); add the channel axis for grayscale images.",
+        )
+        need(
+            isinstance(self.hidden_units, tuple) and len(self.hidden_units) >= 1
+            and all(isinstance(u, int) and u >= 1 for u in self.hidden_units),
+            "hidden_units", "must be one or more positive integers, e.g. (256, 64).",
+        )
+        need(self.dataset in DATASETS, "dataset", f"unknown data set; choose one of {sorted(DATASETS)}.")
+        need(self.binarize in BINARIZE, "binarize",
+             "must be None, 'static' or 'dynamic'.")
+        need(self.binarize is None or self.likelihood == "bernoulli", "binarize",
+             f"binarization only makes sense for the 'bernoulli' likelihood, not "
+             f"{self.likelihood!r}; set binarize=None.")
+
+    # ------------------------------------------------------------------ JSON
+    def to_dict(self) -> dict[str, Any]:
+        return {f.name: _jsonable(getattr(self, f.name)) for f in dataclasses.fields(self)}
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "VAEConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ConfigError(
+                f"unknown VAEConfig field(s) {unknown}; known fields are {sorted(known)}."
+            )
+        return cls(**data)
+
+    @classmethod
+    def from_json(cls, text: str) -> "VAEConfig":
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as err:
+            raise ConfigError(f"config is not valid JSON ({err}); rewrite it or rerun training.") from err
+        if not isinstance(data, dict):
+            raise ConfigError("config JSON must be an object of VAEConfig fields.")
+        return cls.from_dict(data)
+
+    def replace(self, **changes) -> "VAEConfig":
+        """A copy with some fields changed, validated like any new config."""
+        return dataclasses.replace(self, **changes)
+
+
+def _is_real(value) -> bool:
+    import math
+
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _jsonable(value):
+    return list(value) if isinstance(value, tuple) else value

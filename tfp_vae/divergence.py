@@ -1,0 +1,108 @@
+"""The KL term of the ELBO, attached to the encoder in either tfp.layers style, counted once.
+
+Stock tfp.layers mis-weights it (TF 2.21, TFP 0.25, tf_keras 2.21):
+  * `KLDivergenceRegularizer` on `MultivariateNormalTriL` is applied twice, because the layer
+    returns (distribution, tensor) and Keras regularizes every output: effective beta = 2 beta.
+  * `KLDivergenceAddLoss(use_exact_kl=True)` adds the batch *sum*: effective beta = beta * batch.
+Here both styles add exactly one loss, beta * mean over the batch of KL(q(z|x) || p(z)), in nats
+per example, with the KL summed over latent dimensions.
+"""
+
+from __future__ import annotations
+
+import tensorflow as tf
+import tensorflow_probability as tfp
+import tf_keras
+
+tfd = tfp.distributions
+tfpl = tfp.layers
+
+
+def standard_normal_prior(latent_dim: int) -> tfd.Distribution:
+    """p(z) = N(0, I) as a `MultivariateNormalDiag` (exact KL against MVNTriL is registered)."""
+    return tfd.MultivariateNormalDiag(loc=tf.zeros([latent_dim]), name="prior")
+
+
+class KLDivergence:
+    """Per-example KL(q || prior), exact or Monte Carlo, times a weight beta.
+
+    Args:
+      prior: p(z), a distribution with event [latent_dim].
+      beta: weight of the KL in the loss (>= 0).
+      mode: "exact" (analytic) or "sampled" (mean over `num_samples` draws z ~ q of
+        log q(z) - log p(z)).
+      num_samples: draws per example for the sampled estimate.
+    """
+
+    def __init__(self, prior, beta: float = 1.0, mode: str = "exact", num_samples: int = 10):
+        self.prior = prior
+        self.beta = float(beta)
+        self.mode = mode
+        self.num_samples = int(num_samples)
+
+    def per_example(self, q) -> tf.Tensor:
+        """q: batch [B] of distributions over z -> KL [B] in nats."""
+        q = getattr(q, "_tfp_distribution", q)  # a tfp.layers tensor carries its distribution
+        if self.mode == "exact":
+            return tfd.kl_divergence(q, self.prior)
+        z = q.sample(self.num_samples)  # [S, B, latent_dim]
+        return tf.reduce_mean(q.log_prob(z) - self.prior.log_prob(z), axis=0)
+
+    def penalty(self, q) -> tf.Tensor:
+        """The one loss the encoder carries: beta * mean_B KL, a scalar in nats per example."""
+        return self.beta * tf.reduce_mean(self.per_example(q))
+
+
+class KLRegularizer(tf_keras.regularizers.Regularizer):
+    """Activity regularizer for `PosteriorTriL`: returns beta * sum_B KL.
+
+    Keras divides an activity regularizer's value by the batch size, so the loss it adds is
+    beta * mean_B KL.
+    """
+
+    def __init__(self, divergence: KLDivergence):
+        self.divergence = divergence
+
+    def __call__(self, q):
+        return self.divergence.beta * tf.reduce_sum(self.divergence.per_example(q))
+
+
+class PosteriorTriL(tfpl.MultivariateNormalTriL):
+    """`tfp.layers.MultivariateNormalTriL` whose activity regularizer is applied once.
+
+    The stock layer hands Keras both its distribution and that distribution's tensor value, and
+    Keras applies the activity regularizer to each: the KL would be counted twice.
+    """
+
+    def _handle_activity_regularization(self, inputs, outputs):
+        if isinstance(outputs, (tuple, list)):
+            outputs = outputs[0]  # the distribution; outputs[1] is its sampled tensor value
+        super()._handle_activity_regularization(inputs, outputs)
+
+
+class KLAddLoss(tf_keras.layers.Layer):
+    """Pass-through layer after the posterior that adds beta * mean_B KL to the model's losses."""
+
+    def __init__(self, divergence: KLDivergence, **kwargs):
+        super().__init__(**kwargs)
+        self.divergence = divergence
+
+    def call(self, q):
+        self.add_loss(self.divergence.penalty(q))
+        return q
+
+
+def posterior_head(latent_dim: int, divergence: KLDivergence, style: str) -> list:
+    """Layers ending an encoder: params [B, params_size] -> q(z|x), carrying the KL in `style`.
+
+    style "regularizer": the KL is the posterior layer's activity regularizer;
+    style "add_loss": a `KLAddLoss` layer follows the posterior layer.
+    """
+    regularizer = KLRegularizer(divergence) if style == "regularizer" else None
+    layers = [
+        tf_keras.layers.Dense(tfpl.MultivariateNormalTriL.params_size(latent_dim), name="posterior_params"),
+        PosteriorTriL(latent_dim, activity_regularizer=regularizer, name="posterior"),
+    ]
+    if style == "add_loss":
+        layers.append(KLAddLoss(divergence, name="kl_add_loss"))
+    return layers

@@ -1,0 +1,70 @@
+"""Encoders: a body (registry `ENCODERS`, keyed by `VAEConfig.encoder`) then the posterior head.
+
+Every encoder maps images [B, H, W, C] to q(z|x), a batch [B] of full-covariance Gaussians
+(`tfp.layers.MultivariateNormalTriL`), and carries exactly one loss, beta * mean_B KL(q || p).
+
+>>> from tfp_vae.config import VAEConfig
+>>> from tfp_vae.divergence import standard_normal_prior
+>>> import numpy as np
+>>> cfg = VAEConfig(latent_dim=2)
+>>> enc = build_encoder(cfg, standard_normal_prior(2))
+>>> q = enc(np.zeros([5, 28, 28, 1], np.float32))
+>>> q.batch_shape.as_list(), q.event_shape.as_list(), len(enc.losses)
+([5], [2], 1)
+"""
+
+from __future__ import annotations
+
+import math
+
+import tf_keras
+
+from tfp_vae.divergence import KLDivergence, posterior_head
+
+layers = tf_keras.layers
+
+
+def mlp_body(cfg) -> list:
+    """[B, H, W, C] -> flatten -> Dense(u, relu) for u in cfg.hidden_units -> [B, hidden_units[-1]]."""
+    return [layers.Flatten(name="flatten")] + [
+        layers.Dense(units, activation="relu", name=f"dense_{i}")
+        for i, units in enumerate(cfg.hidden_units)
+    ]
+
+
+def conv_filters(cfg) -> list[int]:
+    """Filters of each stride-2 conv layer: conv_filters, doubling per layer."""
+    return [cfg.conv_filters * 2**i for i in range(cfg.conv_layers)]
+
+
+def conv_spatial(cfg) -> tuple[int, int]:
+    """Spatial size (h, w) after the stride-2 'same' convs: ceil(H / 2^L), ceil(W / 2^L)."""
+    height, width, _ = cfg.input_shape
+    scale = 2**cfg.conv_layers
+    return math.ceil(height / scale), math.ceil(width / scale)
+
+
+def conv_body(cfg) -> list:
+    """[B, H, W, C] -> L stride-2 Conv2D (filters doubling) -> flatten -> Dense(conv_dense)."""
+    convs = [
+        layers.Conv2D(f, cfg.conv_kernel, strides=2, padding="same", activation="relu", name=f"conv_{i}")
+        for i, f in enumerate(conv_filters(cfg))
+    ]
+    return convs + [
+        layers.Flatten(name="flatten"),
+        layers.Dense(cfg.conv_dense, activation="relu", name="dense"),
+    ]
+
+
+ENCODERS = {"mlp": mlp_body, "conv": conv_body}
+
+
+def build_encoder(cfg, prior) -> tf_keras.Sequential:
+    """images [B, *cfg.input_shape] -> q(z|x) with event [cfg.latent_dim]; KL as `cfg.kl_style`."""
+    divergence = KLDivergence(prior, beta=cfg.beta, mode=cfg.kl, num_samples=cfg.kl_samples)
+    return tf_keras.Sequential(
+        [layers.InputLayer(input_shape=cfg.input_shape)]
+        + ENCODERS[cfg.encoder](cfg)
+        + posterior_head(cfg.latent_dim, divergence, cfg.kl_style),
+        name="encoder",
+    )

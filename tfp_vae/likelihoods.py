@@ -1,0 +1,175 @@
+"""The registry of decoder likelihood families, keyed by name.
+
+A family turns the decoder's raw outputs into a distribution over the whole image, says how many
+raw outputs it needs per pixel, how uint8 images are scaled for it, and which values it supports.
+Adding a family is one `register(Likelihood(...))` call.
+
+>>> fam = LIKELIHOODS["beta"]
+>>> fam.params_size((28, 28, 1))
+1568
+>>> import tensorflow as tf
+>>> p = fam.distribution(tf.zeros([3, 1568]), (28, 28, 1))   # batch 3 -> Independent(Beta)
+>>> p.batch_shape.as_list(), p.event_shape.as_list()
+([3], [28, 28, 1])
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import warnings
+from typing import Callable
+
+import numpy as np
+import tensorflow as tf
+import tensorflow_probability as tfp
+
+from tfp_vae.errors import DataError
+
+tfd = tfp.distributions
+tfpl = tfp.layers
+
+# Smallest concentration/scale a decoder can emit: keeps log_prob finite whatever the raw output.
+_EPS = 1e-3
+
+
+def _unflatten(params, event_shape, k):
+    """[..., prod(event_shape) * k] -> [..., *event_shape, k]; leading (sample, batch) axes kept."""
+    new_shape = tf.concat([tf.shape(params)[:-1], list(event_shape) + [k]], axis=0)
+    return tf.reshape(params, new_shape)
+
+
+@dataclasses.dataclass(frozen=True)
+class Likelihood:
+    """One decoder family.
+
+    Attributes:
+      name: registry key.
+      params_per_pixel: raw decoder outputs per pixel.
+      make: `(params [..., H, W, C, k]) -> tfd.Distribution` with scalar event, batch [..., H, W, C].
+      scale: uint8 images [N, H, W, C] -> float32 in the family's support.
+      check: raises `DataError` (or warns) for float images outside the family's support.
+      support: human-readable support, e.g. "[0, 1]".
+    """
+
+    name: str
+    params_per_pixel: int
+    make: Callable[[tf.Tensor], tfd.Distribution]
+    scale: Callable[[np.ndarray], np.ndarray]
+    check: Callable[[np.ndarray], None]
+    support: str
+    description: str = ""
+
+    def params_size(self, event_shape) -> int:
+        """Number of raw decoder outputs for one image of `event_shape` (H, W, C)."""
+        return int(np.prod(event_shape)) * self.params_per_pixel
+
+    def distribution(self, params, event_shape) -> tfd.Distribution:
+        """params [..., params_size] -> distribution with batch [...] and event `event_shape`."""
+        pixels = self.make(_unflatten(params, event_shape, self.params_per_pixel))
+        return tfd.Independent(pixels, reinterpreted_batch_ndims=len(event_shape))
+
+    def layer(self, event_shape) -> tf.Module:
+        """A tfp.layers `DistributionLambda` emitting `distribution(params, event_shape)`.
+
+        Its tensor value is the distribution's mean (the reconstruction), so no unused sample is
+        drawn every step.
+        """
+        return tfpl.DistributionLambda(
+            functools.partial(self.distribution, event_shape=tuple(event_shape)),
+            convert_to_tensor_fn=tfd.Distribution.mean,
+            name=f"{self.name}_likelihood",
+        )
+
+
+LIKELIHOODS: dict[str, Likelihood] = {}
+
+
+def register(family: Likelihood) -> Likelihood:
+    """Adds `family` to `LIKELIHOODS` under its name."""
+    if family.name in LIKELIHOODS:
+        raise ValueError(f"likelihood family {family.name!r} is already registered.")
+    LIKELIHOODS[family.name] = family
+    return family
+
+
+def get(name: str) -> Likelihood:
+    """The family registered as `name`; a clear error listing the choices otherwise."""
+    try:
+        return LIKELIHOODS[name]
+    except KeyError:
+        raise ValueError(
+            f"unknown likelihood {name!r}; choose one of {sorted(LIKELIHOODS)}."
+        ) from None
+
+
+# ---------------------------------------------------------------------------- support checks
+def _check_finite(x, family):
+    if not np.all(np.isfinite(x)):
+        raise DataError(
+            f"images contain NaN or inf values; the {family!r} likelihood needs finite pixels. "
+            "Clean or drop those images."
+        )
+
+
+def _check_unit_interval(x, family, closed):
+    _check_finite(x, family)
+    lo, hi = float(np.min(x)), float(np.max(x))
+    ok = (lo >= 0 and hi <= 1) if closed else (lo > 0 and hi < 1)
+    if not ok:
+        interval = "[0, 1]" if closed else "the open interval (0, 1), never exactly 0 or 1"
+        fix = (
+            "scale uint8 images with tfp_vae.scale_images(x, likelihood) or divide by 255"
+            if closed
+            else "scale uint8 images with tfp_vae.scale_images(x, 'beta'), i.e. (x + 0.5) / 256"
+        )
+        raise DataError(
+            f"the {family!r} likelihood needs pixel values in {interval}, got values in "
+            f"[{lo:g}, {hi:g}]; {fix}."
+        )
+
+
+def _check_bernoulli(x):
+    _check_unit_interval(x, "bernoulli", closed=True)
+    if np.any((x != 0) & (x != 1)):
+        warnings.warn(
+            "Bernoulli likelihood on non-binary (grey-level) data: its log-likelihood is not a "
+            "normalised density there, so its nats are not comparable with other families. "
+            "Binarize the data (binarize='static' or 'dynamic') or use 'continuous_bernoulli'.",
+            UserWarning,
+            stacklevel=3,
+        )
+
+
+# ---------------------------------------------------------------------------- the families
+def _bernoulli(logits):
+    # logits [..., H, W, C, 1]
+    return tfd.Bernoulli(logits=logits[..., 0], dtype=tf.float32)
+
+
+def _beta(t):
+    # t [..., H, W, C, 2]; softplus keeps both concentrations positive without exp overflow.
+    concentration = tf.math.softplus(t) + _EPS
+    return tfd.Beta(concentration1=concentration[..., 0], concentration0=concentration[..., 1])
+
+
+register(Likelihood(
+    name="bernoulli",
+    params_per_pixel=1,
+    make=_bernoulli,
+    scale=lambda x: np.asarray(x, np.float32) / 255.0,
+    check=_check_bernoulli,
+    support="[0, 1] (binary for a normalised density)",
+    description="IndependentBernoulli over pixels, from logits.",
+))
+
+register(Likelihood(
+    name="beta",
+    params_per_pixel=2,
+    make=_beta,
+    # Centres of the 256 grey-level bins: strictly inside (0, 1), so a Beta never sees 0 or 1.
+    scale=lambda x: (np.asarray(x, np.float32) + 0.5) / 256.0,
+    check=lambda x: _check_unit_interval(x, "beta", closed=False),
+    support="(0, 1)",
+    description="Independent(Beta) over pixels, two softplus concentrations per pixel.",
+))

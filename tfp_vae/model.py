@@ -1,0 +1,151 @@
+"""`VAE`: encoder + decoder + prior as one tf_keras Model whose loss is the negative ELBO.
+
+    loss = mean over the batch of [ -log p(x|z) + beta * KL(q(z|x) || p(z)) ],  z ~ q(z|x)
+
+in nats per example, log p summed over pixels and KL over latent dimensions. The KL part is the
+one loss the encoder carries (`model.encoder.losses`), in whichever style the config chose.
+
+>>> import numpy as np, tf_keras
+>>> from tfp_vae.config import VAEConfig
+>>> model = build_vae(VAEConfig(latent_dim=2))
+>>> x = np.random.default_rng(0).random([64, 28, 28, 1]).astype("float32")
+>>> model.compile(optimizer=tf_keras.optimizers.Adam(1e-3))
+>>> hist = model.fit(x, epochs=1, batch_size=32, verbose=0)   # doctest: +SKIP
+>>> sorted(hist.history)                                       # doctest: +SKIP
+['kl', 'loss', 'nll']
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import tensorflow as tf
+import tensorflow_probability as tfp
+import tf_keras
+
+from tfp_vae.config import VAEConfig
+from tfp_vae.data import check_images
+from tfp_vae.decoders import build_decoder
+from tfp_vae.divergence import standard_normal_prior
+from tfp_vae.encoders import build_encoder
+
+tfd = tfp.distributions
+
+
+class VAE(tf_keras.Model):
+    """A VAE built from `config`. Calling it on images [B, H, W, C] returns p(x|z), z ~ q(z|x).
+
+    Attributes: `encoder` (images -> q(z|x)), `decoder` (z -> p(x|z)), `prior` (p(z)), `config`.
+    `fit` reports `loss`, `nll` (distortion) and `kl` (rate, unweighted), and `val_` versions.
+    """
+
+    def __init__(self, config: VAEConfig, **kwargs):
+        super().__init__(name=kwargs.pop("name", "vae"), **kwargs)
+        self.config = config
+        self.prior = standard_normal_prior(config.latent_dim)
+        self.encoder = build_encoder(config, self.prior)
+        self.decoder = build_decoder(config)
+        self._trackers = {
+            name: tf_keras.metrics.Mean(name=name) for name in ("loss", "nll", "kl")
+        }
+
+    def call(self, x, training=None):
+        return self.decoder(self.encoder(x, training=training), training=training)
+
+    def compile(self, optimizer="adam", loss=None, **kwargs):
+        """Like `tf_keras.Model.compile`; the loss is the model's own negative ELBO."""
+        if loss is not None:
+            raise ValueError(
+                "VAE.compile: do not pass `loss`; the VAE's loss is its negative ELBO "
+                "(nll + beta * KL). Call compile(optimizer=...) only."
+            )
+        super().compile(optimizer=optimizer, **kwargs)
+
+    # ------------------------------------------------------------------ the objective
+    def loss_terms(self, x, training=False) -> dict:
+        """Per-example parts of the objective for images x [B, H, W, C].
+
+        Returns dict with
+          z    [B, latent_dim]  the posterior draw the decoder saw,
+          nll  [B]  -log p(x|z), nats,
+          kl   [B]  KL(q(z|x) || p(z)), analytic, unweighted, nats,
+          penalty   scalar, the encoder's KL loss: beta * mean_B KL (sampled KL in "sampled" mode),
+          loss      scalar, mean_B nll + penalty (+ any weight regularizers), nats per example.
+        """
+        q = self.encoder(x, training=training)  # leaves beta * mean KL in encoder.losses
+        z = tf.convert_to_tensor(q)  # the draw z ~ q(z|x) the posterior layer made
+        p = self.decoder(z, training=training)
+        nll = -p.log_prob(x)
+        penalty = tf.add_n(self.encoder.losses)
+        extra = self.decoder.losses  # weight regularizers, if a user added any
+        loss = tf.reduce_mean(nll) + penalty + (tf.add_n(extra) if extra else 0.0)
+        return {
+            "z": z,
+            "nll": nll,
+            "kl": tfd.kl_divergence(q, self.prior),
+            "penalty": penalty,
+            "loss": loss,
+        }
+
+    def _record(self, terms) -> dict:
+        self._trackers["loss"].update_state(terms["loss"])
+        self._trackers["nll"].update_state(tf.reduce_mean(terms["nll"]))
+        self._trackers["kl"].update_state(tf.reduce_mean(terms["kl"]))
+        return {name: t.result() for name, t in self._trackers.items()}
+
+    @property
+    def metrics(self):
+        return list(self._trackers.values())
+
+    def _images(self, data):
+        x, _, sample_weight = tf_keras.utils.unpack_x_y_sample_weight(data)
+        if sample_weight is not None:
+            raise ValueError("VAE does not support sample weights; pass images only (fit(x)).")
+        return tf.convert_to_tensor(x, dtype=self.compute_dtype)
+
+    def train_step(self, data):
+        x = self._images(data)
+        if self.config.binarize == "dynamic":
+            # A fresh binary image per step: each epoch sees new draws of the same grey images.
+            x = tf.cast(tf.random.uniform(tf.shape(x)) < x, x.dtype)
+        with tf.GradientTape() as tape:
+            terms = self.loss_terms(x, training=True)
+        self.optimizer.minimize(terms["loss"], self.trainable_variables, tape=tape)
+        return self._record(terms)
+
+    def test_step(self, data):
+        return self._record(self.loss_terms(self._images(data), training=False))
+
+    # ------------------------------------------------------------------ input checks
+    def _check(self, x):
+        if isinstance(x, np.ndarray):
+            check_images(x, self.config.input_shape, self.config.likelihood)
+
+    def fit(self, x=None, y=None, *args, **kwargs):
+        """`tf_keras.Model.fit` with NumPy images checked first; fit(x) and fit(x, x) both work."""
+        self._check(x)
+        validation = kwargs.get("validation_data")
+        if isinstance(validation, (tuple, list)) and validation:
+            self._check(validation[0])
+        elif isinstance(validation, np.ndarray):
+            self._check(validation)
+            kwargs["validation_data"] = (validation,)
+        return super().fit(x, y, *args, **kwargs)
+
+    def evaluate(self, x=None, y=None, *args, **kwargs):
+        self._check(x)
+        return super().evaluate(x, y, *args, **kwargs)
+
+
+def build_vae(config: VAEConfig | None = None, **overrides) -> VAE:
+    """A built (weights created) `VAE` for `config`; keyword overrides change config fields.
+
+    Seeds TensorFlow, NumPy and Python with `config.seed` first, so the same config gives the same
+    initial weights.
+    """
+    config = config or VAEConfig()
+    if overrides:
+        config = config.replace(**overrides)
+    tf_keras.utils.set_random_seed(config.seed)
+    model = VAE(config)
+    model(tf.zeros([1, *config.input_shape]))  # create the weights
+    return model
