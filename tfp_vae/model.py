@@ -87,9 +87,12 @@ class VAE(tf_keras.Model):
         }
 
     def _record(self, terms) -> dict:
-        self._trackers["loss"].update_state(terms["loss"])
-        self._trackers["nll"].update_state(tf.reduce_mean(terms["nll"]))
-        self._trackers["kl"].update_state(tf.reduce_mean(terms["kl"]))
+        # Weighted by batch size, so an epoch's figure is the mean over examples even when the
+        # last batch is short (Keras would otherwise weight every batch equally).
+        size = tf.cast(tf.shape(terms["nll"])[0], tf.float32)
+        self._trackers["loss"].update_state(terms["loss"], sample_weight=size)
+        self._trackers["nll"].update_state(tf.reduce_mean(terms["nll"]), sample_weight=size)
+        self._trackers["kl"].update_state(tf.reduce_mean(terms["kl"]), sample_weight=size)
         return {name: t.result() for name, t in self._trackers.items()}
 
     @property

@@ -12,7 +12,7 @@ import tf_keras
 
 from tfp_vae import runs
 from tfp_vae.config import VAEConfig
-from tfp_vae.data import check_images, load_dataset
+from tfp_vae.data import load_dataset
 from tfp_vae.model import VAE, build_vae
 
 
@@ -29,8 +29,6 @@ def train(config: VAEConfig, out_dir=None, data=None, data_dir=None, verbose=1, 
     Validation runs on the test split every epoch (history keys val_loss, val_nll, val_kl).
     """
     (x, _), (x_test, _) = data if data is not None else load_data_for(config, data_dir)
-    check_images(x, config.input_shape, config.likelihood)
-    check_images(x_test, config.input_shape, config.likelihood)
     callbacks = list(callbacks)
     if out_dir is not None:
         out_dir = Path(out_dir)

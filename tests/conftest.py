@@ -1,0 +1,49 @@
+"""Shared fixtures. Real Fashion-MNIST comes from $TFP_VAE_DATA_DIR or ../shared/fashion-mnist."""
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared" / "fashion-mnist"
+
+
+def fashion_dir() -> Path | None:
+    env = os.environ.get("TFP_VAE_DATA_DIR")
+    if env:
+        return Path(env)
+    return SHARED if SHARED.is_dir() else None
+
+
+@pytest.fixture(scope="session")
+def data_dir():
+    """The real Fashion-MNIST folder. Skips only where no copy exists at all (never here: the
+    shared folder is beside the repo on every machine of this project, and CI sets the env var)."""
+    found = fashion_dir()
+    if found is None:
+        pytest.skip("no Fashion-MNIST: set TFP_VAE_DATA_DIR to a folder with the four IDX files")
+    return found
+
+
+@pytest.fixture(scope="session")
+def fashion_bernoulli(data_dir):
+    import tfp_vae
+
+    return tfp_vae.load_fashion_mnist("bernoulli", data_dir=data_dir)
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(0)
+
+
+def grey_images(n, shape=(28, 28, 1), seed=0, likelihood="bernoulli"):
+    """n random images already in `likelihood`'s support (float32)."""
+    import tfp_vae
+
+    raw = np.random.default_rng(seed).integers(0, 256, size=(n, *shape), dtype=np.uint8)
+    return tfp_vae.scale_images(raw, likelihood)
