@@ -14,8 +14,10 @@ Protocol:
   * a full checkpoint (weights, optimizer, counters) after every epoch in RUN_DIR/checkpoint/, so
     a run stopped by its time budget (or killed) resumes where it stopped when started again with
     the same --out;
-  * when training has finished (early stop or --max-epochs) and --num-samples > 0, the best model
-    is evaluated on the 10,000 test images and RUN_DIR/metrics.json is written.
+  * when training has finished (early stop or --max-epochs), or with --evaluate-now, and
+    --num-samples > 0, the best model is evaluated on the 10,000 test images in resumable shards of
+    500 (RUN_DIR/eval_K<k>/, running summary in metrics_partial.json) and RUN_DIR/metrics.json is
+    written. K = 5000 costs about 50M decoder passes: ~35-55 min on 2 shared CPU cores.
 
     PYTHONPATH=. python experiments/fashion_mnist_density.py --out runs/fmnist_density \
         --budget-minutes 60            # train for an hour; run again to continue
