@@ -30,13 +30,16 @@ from tfp_vae.errors import ConfigError, DataError, RunDirError, TfpVaeError
 from tfp_vae.likelihoods import LIKELIHOODS, Likelihood
 from tfp_vae.model import VAE, build_vae
 from tfp_vae.runs import load, load_config, load_history, save
+from tfp_vae.schedules import SCHEDULES, KLSchedule, KLScheduleCallback
 from tfp_vae.train import load_data_for, train
 
 __version__ = "0.1.0"
 
 __all__ = [
     "CLASS_NAMES", "DATASETS", "ENCODERS", "LIKELIHOODS",
-    "ConfigError", "DataError", "KLDivergence", "Likelihood", "RunDirError", "TfpVaeError",
+    "SCHEDULES",
+    "ConfigError", "DataError", "KLDivergence", "KLSchedule", "KLScheduleCallback", "Likelihood",
+    "RunDirError", "TfpVaeError",
     "VAE", "VAEConfig",
     "binarize_images", "build_decoder", "build_encoder", "build_vae", "check_images",
     "load", "load_config", "load_data_for", "load_dataset", "load_fashion_mnist", "load_history",

@@ -173,3 +173,21 @@ register(Likelihood(
     support="(0, 1)",
     description="Independent(Beta) over pixels, two softplus concentrations per pixel.",
 ))
+
+
+def _continuous_bernoulli(logits):
+    # logits [..., H, W, C, 1]. Unlike the Bernoulli, this density is normalised on [0, 1]
+    # (Loaiza-Ganem & Cunningham 2019), so its nats on grey-level images are a real log-density.
+    return tfd.ContinuousBernoulli(logits=logits[..., 0])
+
+
+register(Likelihood(
+    name="continuous_bernoulli",
+    params_per_pixel=1,
+    make=_continuous_bernoulli,
+    scale=lambda x: np.asarray(x, np.float32) / 255.0,
+    check=lambda x: _check_unit_interval(x, "continuous_bernoulli", closed=True),
+    support="[0, 1]",
+    description="Independent(ContinuousBernoulli) over pixels, from logits: a normalised density "
+    "for grey levels in [0, 1].",
+))

@@ -27,6 +27,7 @@ from tfp_vae.data import check_images
 from tfp_vae.decoders import build_decoder
 from tfp_vae.divergence import standard_normal_prior
 from tfp_vae.encoders import build_encoder
+from tfp_vae.schedules import KLScheduleCallback
 
 tfd = tfp.distributions
 
@@ -124,8 +125,13 @@ class VAE(tf_keras.Model):
             check_images(x, self.config.input_shape, self.config.likelihood)
 
     def fit(self, x=None, y=None, *args, **kwargs):
-        """`tf_keras.Model.fit` with NumPy images checked first; fit(x) and fit(x, x) both work."""
+        """`tf_keras.Model.fit` with NumPy images checked first; fit(x) and fit(x, x) both work.
+
+        The config's KL schedule runs as the first callback (epochs counted from `initial_epoch`).
+        """
         self._check(x)
+        kwargs["callbacks"] = [KLScheduleCallback(self.config, self.encoder.divergence),
+                               *(kwargs.get("callbacks") or [])]
         validation = kwargs.get("validation_data")
         if isinstance(validation, (tuple, list)) and validation:
             self._check(validation[0])
