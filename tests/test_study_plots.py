@@ -1,0 +1,65 @@
+"""Study pictures: what they plot (points, error bars, labels, panels), from a results table."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import tfp_vae
+from conftest import grey_images
+from tfp_vae.study_plots import active_units_vs_beta, rate_distortion, traversal_mosaic, traversals_by_beta
+
+TABLE = pd.DataFrame({
+    "beta": [0.5, 0.5, 1.0, 1.0, 4.0, 4.0],
+    "seed": [0, 1, 0, 1, 0, 1],
+    "latent_dim": [8] * 6,
+    "nll": [200.0, 202.0, 210.0, 212.0, 240.0, 244.0],
+    "kl": [30.0, 32.0, 20.0, 22.0, 8.0, 8.0],
+    "active_units": [8, 7, 6, 6, 3, 2],
+})
+
+
+def test_rate_distortion_plots_seed_means_with_sd_bars():
+    fig = rate_distortion(TABLE)
+    ax = fig.axes[0]
+    line = ax.lines[0]
+    np.testing.assert_allclose(np.asarray(line.get_xdata(), float), [201.0, 211.0, 242.0])  # mean nll per beta
+    np.testing.assert_allclose(np.asarray(line.get_ydata(), float), [31.0, 21.0, 8.0])     # mean kl per beta
+    assert "rate" in ax.get_ylabel() and "nats" in ax.get_ylabel()
+    assert "distortion" in ax.get_xlabel()
+    assert [t.get_text() for t in ax.texts] == ["beta=0.5", "beta=1", "beta=4"]
+    assert "2 seed" in ax.get_title()
+    # x and y error bars: +- sd over seeds, e.g. nll 240, 244 at beta 4 -> the bar spans 240..244.
+    xbars, ybars = [c.get_segments() for c in ax.collections]
+    np.testing.assert_allclose([s[1][0] - s[0][0] for s in xbars], [2.0, 2.0, 4.0])
+    np.testing.assert_allclose([s[1][1] - s[0][1] for s in ybars], [2.0, 2.0, 0.0])
+
+
+def test_active_units_against_log_beta():
+    fig = active_units_vs_beta(TABLE)
+    ax = fig.axes[0]
+    np.testing.assert_allclose(np.asarray(ax.lines[0].get_ydata(), float), [7.5, 6.0, 2.5])
+    assert ax.get_xscale() == "log" and ax.get_ylabel() == "active units"
+    assert ax.get_legend().get_texts()[0].get_text() == "latent_dim = 8"
+    with_zero = TABLE.assign(beta=[0.0, 0.0, 1.0, 1.0, 4.0, 4.0])
+    assert active_units_vs_beta(with_zero).axes[0].get_xscale() == "symlog"
+
+
+def test_missing_columns_and_empty_tables_are_named():
+    with pytest.raises(ValueError, match=r"lacks column\(s\) \['kl'\]"):
+        rate_distortion(TABLE.drop(columns="kl"))
+    with pytest.raises(ValueError, match="empty"):
+        rate_distortion(TABLE.iloc[:0])
+
+
+def test_traversals_one_panel_per_beta_rows_are_most_active_dims():
+    models = {beta: tfp_vae.build_vae(latent_dim=5, hidden_units=(16,), beta=beta, seed=i)
+              for i, beta in enumerate((4.0, 0.5))}
+    x = grey_images(20, seed=1)
+    mosaic, ranked = traversal_mosaic(models[0.5], x, dims=3, steps=5)
+    assert mosaic.shape == (3 * 28, 5 * 28)
+    variances = [v for _, v in ranked]
+    assert variances == sorted(variances, reverse=True) and len({d for d, _ in ranked}) == 3
+    fig = traversals_by_beta(models, x, dims=3, steps=5)
+    assert [ax.get_title() for ax in fig.axes] == ["beta = 0.5", "beta = 4"]
+    assert all(len(ax.get_yticklabels()) == 3 for ax in fig.axes)
+    assert fig.axes[0].images[0].get_array().shape == (84, 140)
