@@ -53,6 +53,9 @@ class VAEConfig:
     )
     kl_schedule_epochs: int = _field(10, "Epochs over which the KL schedule ramps up.")
     capacity_max: float = _field(25.0, "Final KL capacity C_max in nats ('capacity' schedule).")
+    normal_sigma: float = _field(
+        0.1, "Pixel standard deviation of the 'normal_fixed' likelihood (images in [0, 1])."
+    )
     input_shape: tuple[int, ...] = _field((28, 28, 1), "Image shape H W C.")
     hidden_units: tuple[int, ...] = _field(
         (256, 64), "MLP encoder hidden layer widths; the decoder mirrors them."
@@ -115,6 +118,8 @@ class VAEConfig:
              f"unknown KL schedule; choose one of {sorted(SCHEDULES)}.")
         need(_is_real(self.capacity_max) and self.capacity_max >= 0, "capacity_max",
              "must be a finite number of nats >= 0.")
+        need(_is_real(self.normal_sigma) and self.normal_sigma > 0, "normal_sigma",
+             "must be a finite number > 0.")
         need(_is_real(self.learning_rate) and self.learning_rate > 0, "learning_rate",
              "must be a finite number > 0.")
         need(isinstance(self.seed, int) and not isinstance(self.seed, bool) and self.seed >= 0,
