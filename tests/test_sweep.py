@@ -11,7 +11,7 @@ import tfp_vae
 from tfp_vae import sweep as sw
 from tfp_vae.cli import main
 
-BASE = tfp_vae.VAEConfig(latent_dim=2, hidden_units=(16,), epochs=1, batch_size=32)
+BASE = tfp_vae.VAEConfig(latent_dim=2, hidden_units=(16, 8), epochs=1, batch_size=32)
 
 
 def test_grid_is_the_product_named_by_its_values():
@@ -70,3 +70,76 @@ def test_cli_grid_values_take_the_field_type():
                     "binarize": [None, "static"], "encoder": ["conv"]}
     with pytest.raises(tfp_vae.ConfigError, match="cannot read 'x' as int"):
         sw.parse_grid([["seed", "x"]])
+
+
+# ---------------------------------------------------------------------------- running sweeps
+def _tiny_data(data_dir):
+    (x, y), (xt, yt) = tfp_vae.load_fashion_mnist("bernoulli", data_dir=data_dir, binarize="static")
+    return (x[:96], y[:96]), (xt[:40], yt[:40])
+
+
+def test_sweep_writes_a_table_resumes_and_skips_finished_points(tmp_path, data_dir, monkeypatch):
+    data = _tiny_data(data_dir)
+    grid = {"beta": [0.5, 2.0], "seed": [0]}
+    trained = []
+    real_run = sw.run_point
+    monkeypatch.setattr(sw, "run_point", lambda p, *a, **k: trained.append(p.name) or real_run(p, *a, **k))
+    table = sw.sweep(BASE, grid, tmp_path, num_samples=4, data=data, verbose=0)
+    assert trained == ["beta=0.5,seed=0", "beta=2,seed=0"]
+    on_disk = pd.read_csv(tmp_path / sw.RESULTS_CSV)
+    assert list(on_disk["run"]) == ["beta=0.5,seed=0", "beta=2,seed=0"]
+    for column in ("beta", "seed", "latent_dim", "hidden_units", "elbo", "nll", "kl", "iwae",
+                   "active_units", "train_seconds"):
+        assert column in on_disk.columns, column
+    assert on_disk["hidden_units"].tolist() == ["16x8", "16x8"]
+    # elbo at beta = 1 whatever the training beta; iwae >= elbo (K = 4 draws).
+    np.testing.assert_allclose(on_disk["elbo"], -(on_disk["nll"] + on_disk["kl"]), rtol=1e-5)
+    assert (on_disk["iwae"] >= on_disk["elbo"] - 1e-3).all()
+    metrics = json.loads((tmp_path / "beta=2,seed=0" / sw.METRICS_FILE).read_text())
+    assert len(metrics["kl_per_dim"]) == 2
+    assert tfp_vae.load_config(tmp_path / "beta=2,seed=0") == BASE.replace(beta=2.0)
+    pd.testing.assert_frame_equal(table, on_disk, check_dtype=False)
+
+    # Rerun: nothing to do. Interrupted point (no metrics.json) and a grown grid: only those run.
+    trained.clear()
+    sw.sweep(BASE, grid, tmp_path, num_samples=4, data=data, verbose=0)
+    assert trained == []
+    (tmp_path / "beta=0.5,seed=0" / sw.METRICS_FILE).unlink()
+    table = sw.sweep(BASE, {"beta": [0.5, 2.0, 1.0], "seed": [0]}, tmp_path, num_samples=4, data=data,
+                     verbose=0)
+    assert trained == ["beta=0.5,seed=0", "beta=1,seed=0"]
+    assert list(table["run"]) == ["beta=0.5,seed=0", "beta=1,seed=0", "beta=2,seed=0"]  # by beta
+
+    # Another base config or evaluation setting in the same folder is refused, naming it.
+    with pytest.raises(tfp_vae.ConfigError, match=r"different \['num_samples'\]"):
+        sw.sweep(BASE, grid, tmp_path, num_samples=8, data=data, verbose=0)
+
+
+def test_shards_fill_one_folder_through_the_cli(tmp_path, data_dir, capsys):
+    argv = ["sweep", "--out", str(tmp_path), "--grid", "beta", "0.5", "1", "4", "--grid", "seed", "0",
+            "--latent-dim", "2", "--hidden-units", "16", "--epochs", "1", "--binarize", "static",
+            "--num-samples", "3", "--train-examples", "64", "--test-examples", "32",
+            "--data-dir", str(data_dir), "--verbose", "0"]
+    assert main(argv + ["--shard", "2/2"]) == 0
+    first = pd.read_csv(tmp_path / sw.RESULTS_CSV)
+    assert list(first["run"]) == ["beta=1,seed=0"]  # sorted names: beta=0.5, beta=1, beta=4
+    assert main(argv + ["--shard", "1/2"]) == 0
+    table = pd.read_csv(tmp_path / sw.RESULTS_CSV)
+    assert list(table["beta"]) == [0.5, 1.0, 4.0]
+    assert (table["binarize"] == "static").all() and (table["latent_dim"] == 2).all()
+    settings = json.loads((tmp_path / sw.SWEEP_FILE).read_text())
+    assert settings["train_examples"] == 64 and settings["grid"] == {"beta": [0.5, 1.0, 4.0], "seed": [0]}
+    out = capsys.readouterr().out
+    assert "3 finished point(s)" in out and "beta=4,seed=0" in out
+    assert main(argv + ["--shard", "3/2"]) == 2  # a bad shard is a clean CLI error
+
+
+def test_rate_falls_as_beta_grows_on_fashion_mnist(tmp_path, data_dir):
+    """A short real sweep: the rate (KL at beta = 1, nats per test image) orders with beta."""
+    base = tfp_vae.VAEConfig(latent_dim=8, epochs=2, batch_size=64, binarize="static")
+    table = sw.sweep(base, {"beta": [0.25, 1.0, 4.0]}, tmp_path, num_samples=10,
+                     train_examples=4000, test_examples=500, data_dir=data_dir, verbose=0)
+    kl = table.sort_values("beta")["kl"].tolist()
+    nll = table.sort_values("beta")["nll"].tolist()
+    assert kl[0] > kl[1] > kl[2] > 0, kl
+    assert nll[0] < nll[2], nll  # less rate, more distortion

@@ -34,6 +34,8 @@ import numpy as np
 from tfp_vae import runs
 from tfp_vae.config import VAEConfig
 from tfp_vae.errors import ConfigError
+from tfp_vae.evaluate import evaluate
+from tfp_vae.train import load_data_for, train
 
 SWEEP_FILE = "sweep.json"
 RESULTS_CSV = "results.csv"
@@ -192,9 +194,6 @@ def run_point(point: SweepPoint, out_dir, data, num_samples=1000, eval_batch_siz
               train_verbose=0) -> dict:
     """Trains `point` into OUT/point.name, evaluates it on the test images of `data` and writes
     metrics.json (metrics + training seconds). Returns the metrics."""
-    from tfp_vae.evaluate import evaluate
-    from tfp_vae.train import train
-
     run_dir = Path(out_dir) / point.name
     start = time.perf_counter()
     model, _ = train(point.config, out_dir=run_dir, data=data, verbose=train_verbose)
@@ -227,12 +226,10 @@ def sweep(base: VAEConfig, grid: dict, out_dir, *, shard=(1, 1), num_samples: in
         `config.dataset` scaled for its likelihood.
       verbose: 1 shows a progress bar over this shard's points, 0 is silent.
 
-    Returns a pandas DataFrame of every finished point in `out_dir` (all shards so far), also
-    written to OUT/results.csv.
+    Returns `load_results(out_dir)`: a pandas DataFrame of every finished point in `out_dir` (all
+    shards so far), as written to OUT/results.csv.
     """
     import tf_keras
-
-    from tfp_vae.train import load_data_for
 
     if not (isinstance(num_samples, int) and num_samples >= 1):
         raise ConfigError(f"num_samples={num_samples!r}: must be an integer >= 1.")
@@ -249,7 +246,8 @@ def sweep(base: VAEConfig, grid: dict, out_dir, *, shard=(1, 1), num_samples: in
                             num_samples=num_samples, eval_batch_size=eval_batch_size)
         write_results(out_dir)  # after every point, so an interruption keeps the table current
         bar.update(done, values=[("kl", metrics["kl"]), ("nll", metrics["nll"])])
-    return write_results(out_dir)
+    write_results(out_dir)  # also when nothing ran: other shards may have finished points
+    return load_results(out_dir)
 
 
 # ---------------------------------------------------------------------------- the table
