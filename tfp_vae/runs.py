@@ -26,7 +26,8 @@ def atomic_write(path, write) -> Path:
     """Calls `write(tmp_path)` then renames tmp onto `path`: a crash never leaves half a file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix)
+    # The temporary name ends with the full file name: Keras picks a weights format by suffix.
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=f"-{path.name}")
     os.close(fd)
     try:
         write(tmp)
