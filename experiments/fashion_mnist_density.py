@@ -179,7 +179,7 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--num-samples", type=int, default=5000,
                         help="importance samples for the test log-likelihood (0: skip evaluation)")
-    parser.add_argument("--eval-batch-size", type=int, default=10,
+    parser.add_argument("--eval-batch-size", type=int, default=50,
                         help="test images per evaluation chunk (memory ~ batch x samples x 784 floats)")
     parser.add_argument("--evaluate-now", action="store_true",
                         help="evaluate the best model so far even if training has not finished")

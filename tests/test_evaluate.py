@@ -6,6 +6,7 @@ A 'linear' encoder (posterior parameters affine in x) with a 'normal_fixed' deco
 weights exactly; perturbing the encoder gives a strict gap elbo < iwae < log p(x).
 """
 
+import importlib
 import math
 
 import numpy as np
@@ -139,20 +140,20 @@ def test_active_units_counts_dimensions_whose_mean_varies_with_x():
     assert evaluate(model, x, num_samples=2)["active_units"] == LATENT - 1
 
 
-def test_chunking_and_training_beta_do_not_change_the_result():
+def test_chunking_and_training_beta_do_not_change_the_result(monkeypatch):
     """Batches of 7 or 200, sample blocks of 1 or all draws, and beta = 4: same figures."""
-    import tfp_vae.evaluate as ev
-
+    # The module, not the function `tfp_vae.evaluate` that shadows it as a package attribute.
+    module = importlib.import_module("tfp_vae.evaluate")
     model, w, b = _ppca()
     x = _data(w, b)
     reference = evaluate(model, x, num_samples=9, batch_size=200)  # exact posterior: no MC noise
     other, _, _ = _ppca(beta=4.0)
-    old = ev.DRAWS_PER_CHUNK
-    try:
-        ev.DRAWS_PER_CHUNK = 7  # one draw per block at batch_size 7
-        chunked = evaluate(other, x, num_samples=9, batch_size=7)
-    finally:
-        ev.DRAWS_PER_CHUNK = old
+    monkeypatch.setattr(module, "DRAWS_PER_CHUNK", 7)  # one draw per block at batch_size 7
+    calls = []
+    original = module._log_weights
+    monkeypatch.setattr(module, "_log_weights", lambda *a: calls.append(a[-1]) or original(*a))
+    chunked = evaluate(other, x, num_samples=9, batch_size=7)
+    assert len(calls) == 9 * math.ceil(200 / 7) and set(calls) == {1}
     for key in ("iwae", "kl", "bits_per_dim"):
         assert chunked[key] == pytest.approx(reference[key], rel=1e-5, abs=1e-4), key
     np.testing.assert_allclose(chunked["kl_per_dim"], reference["kl_per_dim"], rtol=1e-5)

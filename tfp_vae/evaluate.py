@@ -98,17 +98,24 @@ def evaluate(model, x, num_samples: int = 1000, batch_size: int = 100) -> dict:
 def _chunk(model, xb, num_samples: int, draws: int):
     """For images xb [b, ...]: log_w and log p(x|z) [K, b], KL [b], its parts [b, d], E_q z [b, d]."""
     q = model.encoder(xb, training=False)
-    kl, kl_parts, mean = tfp.distributions.kl_divergence(q, model.prior), _chain_rule_kl(q), q.mean()
+    kl, kl_parts = tfp.distributions.kl_divergence(q, model.prior), _chain_rule_kl(q)
+    mean, scale = q.mean(), q.scale.to_dense()  # [b, d], Cholesky factor [b, d, d]
     log_w, log_px_z = [], []
     for done in range(0, num_samples, draws):
-        w, l = _log_weights(model, q, xb, min(draws, num_samples - done))
+        w, l = _log_weights(model, mean, scale, xb, min(draws, num_samples - done))
         log_w.append(w)
         log_px_z.append(l)
     return tf.concat(log_w, 0), tf.concat(log_px_z, 0), kl, kl_parts, mean
 
 
-def _log_weights(model, q, xb, num: int):
-    """num draws z ~ q(z|x): (log w, log p(x|z)), each [num, b]."""
+@tf.function  # a graph is ~30% faster than eager here; traced once per model, batch and `num`
+def _log_weights(model, loc, scale_tril, xb, num: int):
+    """num draws z ~ q(z|x) = N(loc, scale_tril scale_tril^T): (log w, log p(x|z)), each [num, b].
+
+    q comes in as tensors, not as the encoder's distribution object, which tf.function would
+    treat as a new Python argument (and retrace for) at every call.
+    """
+    q = tfp.distributions.MultivariateNormalTriL(loc=loc, scale_tril=scale_tril)
     z = q.sample(num)  # [num, b, d]
     b, d = tf.shape(z)[1], tf.shape(z)[2]
     p = model.decoder(tf.reshape(z, [-1, d]), training=False)  # batch [num * b], draw-major
