@@ -1,6 +1,7 @@
 """Every likelihood family: its support rules, and training + evaluation through one code path
 (a sweep over `likelihood`) on real Fashion-MNIST."""
 
+import importlib
 import warnings
 
 import numpy as np
@@ -9,7 +10,8 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 
 import tfp_vae
-from tfp_vae import sweep as sw
+
+sw = importlib.import_module("tfp_vae.sweep")  # the module (tfp_vae.sweep is the function)
 
 tfd = tfp.distributions
 FAMILIES = sorted(tfp_vae.LIKELIHOODS)

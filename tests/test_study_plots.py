@@ -63,3 +63,20 @@ def test_traversals_one_panel_per_beta_rows_are_most_active_dims():
     assert [ax.get_title() for ax in fig.axes] == ["beta = 0.5", "beta = 4"]
     assert all(len(ax.get_yticklabels()) == 3 for ax in fig.axes)
     assert fig.axes[0].images[0].get_array().shape == (84, 140)
+
+
+def test_family_comparisons_have_one_row_per_model_and_draw():
+    from tfp_vae.study_plots import compare_reconstructions, compare_samples
+
+    models = {family: tfp_vae.build_vae(latent_dim=3, hidden_units=(16,), likelihood=family)
+              for family in ("continuous_bernoulli", "beta")}
+    raw = np.random.default_rng(0).integers(0, 256, size=(10, 28, 28, 1), dtype=np.uint8)
+    fig = compare_reconstructions(models, raw, n=5)
+    assert len(fig.axes) == 3 * 5  # originals + one row per model
+    labels = [ax.get_ylabel() for ax in fig.axes if ax.get_ylabel()]
+    assert labels == ["original", "continuous_bernoulli\nmean p(x|z)", "beta\nmean p(x|z)"]
+    np.testing.assert_allclose(fig.axes[0].images[0].get_array(), raw[0, ..., 0] / 255.0)
+    fig = compare_samples(models, n=4)
+    assert len(fig.axes) == 4 * 4  # mean and draw per model
+    draw = fig.axes[4].images[0].get_array()  # continuous_bernoulli draw: grey levels in [0, 1]
+    assert draw.shape == (28, 28) and 0 <= draw.min() and draw.max() <= 1 and len(np.unique(draw)) > 2

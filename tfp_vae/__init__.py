@@ -32,6 +32,14 @@ from tfp_vae.likelihoods import LIKELIHOODS, Likelihood
 from tfp_vae.model import VAE, build_vae
 from tfp_vae.runs import load, load_config, load_history, save
 from tfp_vae.schedules import SCHEDULES, KLSchedule, KLScheduleCallback
+from tfp_vae.study_plots import (
+    active_units_vs_beta,
+    compare_reconstructions,
+    compare_samples,
+    rate_distortion,
+    traversals_by_beta,
+)
+from tfp_vae.sweep import SweepPoint, grid_points, load_results, shard_points, sweep
 from tfp_vae.train import load_data_for, train
 
 __version__ = "0.1.0"
@@ -45,4 +53,7 @@ __all__ = [
     "binarize_images", "build_decoder", "build_encoder", "build_vae", "check_images", "evaluate",
     "load", "load_config", "load_data_for", "load_dataset", "load_fashion_mnist", "load_history",
     "load_mnist", "load_uint8", "save", "scale_images", "standard_normal_prior", "train",
+    # beta-VAE studies (sweeps and their pictures)
+    "SweepPoint", "active_units_vs_beta", "compare_reconstructions", "compare_samples",
+    "grid_points", "load_results", "rate_distortion", "shard_points", "sweep", "traversals_by_beta",
 ]

@@ -119,3 +119,57 @@ def traversals_by_beta(models: dict, x, dims: int = 4, steps: int = 7, span: flo
     fig.suptitle(f"Latent traversals of one test image: offsets {-span:g}..{span:g} around its "
                  "posterior mean (rows: most active dims, Var E_q[z_d] in brackets)", fontsize=9)
     return fig
+
+
+# ---------------------------------------------------------------------------- likelihood families
+def _image_rows(fig, rows: list, titles: list, cmap="gray"):
+    """One figure row per entry of `rows` (each [n, H, W]), titled on its first panel."""
+    n = rows[0].shape[0]
+    axes = fig.subplots(len(rows), n, squeeze=False)
+    for r, (images, title) in enumerate(zip(rows, titles)):
+        for c in range(n):
+            ax = axes[r, c]
+            ax.imshow(np.clip(images[c], 0, 1), cmap=cmap, vmin=0, vmax=1)
+            ax.set_xticks([])
+            ax.set_yticks([])
+        axes[r, 0].set_ylabel(title, rotation=0, ha="right", va="center", fontsize=8)
+    return axes
+
+
+def compare_reconstructions(models: dict, x_uint8, n: int = 8) -> Figure:
+    """The same n test images reconstructed by each model (e.g. one per likelihood family).
+
+    x_uint8: raw images [N, H, W, C] (0..255); each model sees them scaled for its own family
+    (`tfp_vae.scale_images`). Rows: the originals (x/255), then per model the mean of p(x|z) at
+    z = E_q[z|x].
+    """
+    from tfp_vae.data import scale_images
+
+    x_uint8 = np.asarray(x_uint8)[:n]
+    rows, titles = [x_uint8[..., 0] / 255.0], ["original"]
+    for name, model in models.items():
+        x = scale_images(x_uint8, model.config.likelihood)
+        z = model.encoder(x).mean()
+        rows.append(model.decoder(z).mean().numpy()[..., 0])
+        titles.append(f"{name}\nmean p(x|z)")
+    fig = Figure(figsize=(1.1 * len(x_uint8) + 1.5, 1.15 * len(rows)), layout="constrained")
+    _image_rows(fig, rows, titles)
+    fig.suptitle("Reconstructions of the same test images (decoder mean at the posterior mean)")
+    return fig
+
+
+def compare_samples(models: dict, n: int = 8, seed: int = 0) -> Figure:
+    """Per model, n draws z ~ p(z) (the same z for every model of equal latent size) decoded two
+    ways: the mean of p(x|z), and one draw x ~ p(x|z), which shows each family's pixel noise."""
+    import tensorflow as tf
+
+    rows, titles = [], []
+    for name, model in models.items():
+        z = tf.random.stateless_normal([n, model.config.latent_dim], seed=[seed, 0])
+        p = model.decoder(z)
+        rows += [p.mean().numpy()[..., 0], p.sample(seed=(seed, 1)).numpy()[..., 0]]
+        titles += [f"{name}\nmean p(x|z)", f"{name}\nx ~ p(x|z)"]
+    fig = Figure(figsize=(1.1 * n + 1.5, 1.15 * len(rows)), layout="constrained")
+    _image_rows(fig, rows, titles)
+    fig.suptitle("Samples from the prior: decoder mean and a draw from the decoder")
+    return fig
