@@ -39,6 +39,7 @@ import tf_keras
 import tfp_vae
 from tfp_vae import runs
 from tfp_vae.data import binarize_images
+from tfp_vae.evaluate import posterior_means
 
 STATE_FILE = "training_state.json"
 VALIDATION_SIZE = 10_000
@@ -74,9 +75,13 @@ class WarmUp(tf_keras.callbacks.Callback):
 def train(args) -> dict:
     out = Path(args.out)
     config = benchmark_config(args)
-    x_train, x_val, _ = split(config, args.data_dir)
+    x_train, x_val, x_test = split(config, args.data_dir)
 
     model = tfp_vae.build_vae(config)
+    if not (out / runs.LATENTS_BEFORE).is_file():
+        # build_vae seeds from the config, so this is the untrained model even when resuming.
+        index = np.arange(runs.LATENT_EXAMPLES)
+        runs.save_latents(posterior_means(model, x_test[index]), index, out)
     # The KL weight becomes a variable so warm-up can change it between steps; at 1.0 the loss is
     # exactly the negative ELBO (the validation figures are always reported at beta = 1 below).
     beta = tf.Variable(1.0, trainable=False, name="beta")

@@ -134,3 +134,12 @@ def _chain_rule_kl(q):
     variance = tf.reduce_sum(tf.square(scale), axis=-1)  # Sigma_dd = sum_j L_dj^2
     log_diag = tf.math.log(tf.abs(tf.linalg.diag_part(scale)))
     return 0.5 * (variance + tf.square(q.mean()) - 1.0 - 2.0 * log_diag)
+
+
+def posterior_means(model, x, batch_size: int = 1000) -> np.ndarray:
+    """E_q[z|x] for images x [N, H, W, C], in batches: float32 [N, latent_dim]."""
+    x = np.asarray(x, np.float32)
+    return np.concatenate([
+        model.encoder(x[i:i + batch_size], training=False).mean().numpy()
+        for i in range(0, len(x), batch_size)
+    ])
