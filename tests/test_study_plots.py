@@ -6,7 +6,7 @@ import pytest
 
 import tfp_vae
 from conftest import grey_images
-from tfp_vae.study_plots import active_units_vs_beta, rate_distortion, traversal_mosaic, traversals_by_beta
+from tfp_vae.plots import active_units_vs_beta, rate_distortion, traversal_mosaic, traversals_by_beta
 
 TABLE = pd.DataFrame({
     "beta": [0.5, 0.5, 1.0, 1.0, 4.0, 4.0],
@@ -66,7 +66,7 @@ def test_traversals_one_panel_per_beta_rows_are_most_active_dims():
 
 
 def test_family_comparisons_have_one_row_per_model_and_draw():
-    from tfp_vae.study_plots import compare_reconstructions, compare_samples
+    from tfp_vae.plots import compare_reconstructions, compare_samples
 
     models = {family: tfp_vae.build_vae(latent_dim=3, hidden_units=(16,), likelihood=family)
               for family in ("continuous_bernoulli", "beta")}

@@ -32,7 +32,7 @@ from tfp_vae.likelihoods import LIKELIHOODS, Likelihood
 from tfp_vae.model import VAE, build_vae
 from tfp_vae.runs import load, load_config, load_history, save
 from tfp_vae.schedules import SCHEDULES, KLSchedule, KLScheduleCallback
-from tfp_vae.study_plots import (
+from tfp_vae.plots import (
     active_units_vs_beta,
     compare_reconstructions,
     compare_samples,
