@@ -39,12 +39,26 @@ def test_data_outside_the_support_is_an_error_that_says_what_to_do(family, value
 
 
 def test_bernoulli_warns_on_grey_levels_only():
-    with pytest.warns(UserWarning, match="not a normalised density.*continuous_bernoulli"):
+    with pytest.warns(tfp_vae.NonBinaryBernoulliWarning, match="not a normalised density.*continuous_bernoulli"):
         _check("bernoulli", [0.0, 0.3, 1.0])
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         _check("bernoulli", [0.0, 1.0])  # binary: a proper density, no warning
         _check("continuous_bernoulli", [0.0, 0.3, 1.0])  # exact 0 and 1 are in its support
+
+
+def test_dynamic_binarization_trains_on_grey_images_without_the_warning():
+    """With binarize="dynamic" the grey training images are pixel probabilities: the likelihood
+    sees binary draws, so fit does not warn; plain grey-level Bernoulli training does."""
+    x = np.random.default_rng(0).random([32, 28, 28, 1]).astype(np.float32)
+    for binarize, expect_warning in (("dynamic", False), (None, True)):
+        model = tfp_vae.build_vae(latent_dim=2, hidden_units=(8,), binarize=binarize)
+        model.compile()
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            model.fit(x, epochs=1, batch_size=32, verbose=0)
+        warned = any(issubclass(w.category, tfp_vae.NonBinaryBernoulliWarning) for w in caught)
+        assert warned == expect_warning, binarize
 
 
 def test_continuous_bernoulli_is_normalised_where_the_bernoulli_is_not():

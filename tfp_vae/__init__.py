@@ -28,7 +28,7 @@ from tfp_vae.divergence import KLDivergence, standard_normal_prior
 from tfp_vae.encoders import ENCODERS, build_encoder
 from tfp_vae.evaluate import evaluate, posterior_means
 from tfp_vae.errors import ConfigError, DataError, RunDirError, TfpVaeError
-from tfp_vae.likelihoods import LIKELIHOODS, Likelihood
+from tfp_vae.likelihoods import LIKELIHOODS, Likelihood, NonBinaryBernoulliWarning
 from tfp_vae.model import VAE, build_vae
 from tfp_vae.runs import load, load_config, load_history, save
 from tfp_vae.schedules import SCHEDULES, KLSchedule, KLScheduleCallback
@@ -55,6 +55,6 @@ __all__ = [
     "load_mnist", "load_uint8", "posterior_means", "save", "scale_images", "standard_normal_prior",
     "train",
     # beta-VAE studies (sweeps and their pictures)
-    "SweepPoint", "active_units_vs_beta", "compare_reconstructions", "compare_samples",
+    "NonBinaryBernoulliWarning", "SweepPoint", "active_units_vs_beta", "compare_reconstructions", "compare_samples",
     "grid_points", "load_results", "rate_distortion", "shard_points", "sweep", "traversals_by_beta",
 ]

@@ -165,7 +165,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="train on the first N training images only (default: all)")
     sweep.add_argument("--test-examples", type=int, default=None,
                        help="evaluate on the first N test images only (default: all)")
-    sweep.add_argument("--data-dir", default=None, help="folder with the four IDX .gz files")
+    sweep.add_argument("--data-dir", default=None, help=data_help)
     sweep.add_argument("--verbose", type=int, default=1, choices=[0, 1],
                        help="1 shows a progress bar over the points, 0 is silent")
     add_config_flags(sweep)

@@ -135,6 +135,10 @@ def _check_unit_interval(x, family, closed):
         )
 
 
+class NonBinaryBernoulliWarning(UserWarning):
+    """A Bernoulli likelihood was handed grey levels: its nats are not a log-density there."""
+
+
 def _check_bernoulli(x):
     _check_unit_interval(x, "bernoulli", closed=True)
     if np.any((x != 0) & (x != 1)):
@@ -142,7 +146,7 @@ def _check_bernoulli(x):
             "Bernoulli likelihood on non-binary (grey-level) data: its log-likelihood is not a "
             "normalised density there, so its nats are not comparable with other families. "
             "Binarize the data (binarize='static' or 'dynamic') or use 'continuous_bernoulli'.",
-            UserWarning,
+            NonBinaryBernoulliWarning,
             stacklevel=3,
         )
 
