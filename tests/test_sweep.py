@@ -118,21 +118,21 @@ def test_sweep_writes_a_table_resumes_and_skips_finished_points(tmp_path, data_d
 
 
 def test_shards_fill_one_folder_through_the_cli(tmp_path, data_dir, capsys):
-    argv = ["sweep", "--out", str(tmp_path), "--grid", "beta", "0.5", "1", "4", "--grid", "seed", "0",
+    argv = ["sweep", "--out", str(tmp_path), "--grid", "beta", "4", "0.5", "--grid", "seed", "0",
             "--latent-dim", "2", "--hidden-units", "16", "--epochs", "1", "--binarize", "static",
             "--num-samples", "3", "--train-examples", "64", "--test-examples", "32",
             "--data-dir", str(data_dir), "--verbose", "0"]
     assert main(argv + ["--shard", "2/2"]) == 0
     first = pd.read_csv(tmp_path / sw.RESULTS_CSV)
-    assert list(first["run"]) == ["beta=1,seed=0"]  # sorted names: beta=0.5, beta=1, beta=4
+    assert list(first["run"]) == ["beta=4,seed=0"]  # sorted names: beta=0.5,... then beta=4,...
     assert main(argv + ["--shard", "1/2"]) == 0
     table = pd.read_csv(tmp_path / sw.RESULTS_CSV)
-    assert list(table["beta"]) == [0.5, 1.0, 4.0]
+    assert list(table["beta"]) == [0.5, 4.0]
     assert (table["binarize"] == "static").all() and (table["latent_dim"] == 2).all()
     settings = json.loads((tmp_path / sw.SWEEP_FILE).read_text())
-    assert settings["train_examples"] == 64 and settings["grid"] == {"beta": [0.5, 1.0, 4.0], "seed": [0]}
+    assert settings["train_examples"] == 64 and settings["grid"] == {"beta": [4.0, 0.5], "seed": [0]}
     out = capsys.readouterr().out
-    assert "3 finished point(s)" in out and "beta=4,seed=0" in out
+    assert "2 finished point(s)" in out and "beta=0.5,seed=0" in out
     assert main(argv + ["--shard", "3/2"]) == 2  # a bad shard is a clean CLI error
 
 

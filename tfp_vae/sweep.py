@@ -30,6 +30,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import tf_keras
 
 from tfp_vae import runs
 from tfp_vae.config import VAEConfig
@@ -229,8 +230,6 @@ def sweep(base: VAEConfig, grid: dict, out_dir, *, shard=(1, 1), num_samples: in
     Returns `load_results(out_dir)`: a pandas DataFrame of every finished point in `out_dir` (all
     shards so far), as written to OUT/results.csv.
     """
-    import tf_keras
-
     if not (isinstance(num_samples, int) and num_samples >= 1):
         raise ConfigError(f"num_samples={num_samples!r}: must be an integer >= 1.")
     out_dir = Path(out_dir)
