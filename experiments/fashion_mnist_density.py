@@ -152,8 +152,8 @@ def evaluate_best(args, state) -> dict:
     t0 = time.time()
     metrics = evaluate(model, x_test, num_samples=args.num_samples, batch_size=args.eval_batch_size)
     seconds = time.time() - t0
-    report = {
-        "metrics": {k: (np.asarray(v).tolist()) for k, v in metrics.items()},
+    report = {  # the layout of `tfp-vae evaluate`'s metrics.json, plus the training record
+        **{k: np.asarray(v).tolist() for k, v in metrics.items()},
         "num_samples": args.num_samples,
         "test_images": int(len(x_test)),
         "epochs_trained": state["epoch"],
@@ -162,7 +162,7 @@ def evaluate_best(args, state) -> dict:
         "evaluation_minutes": round(seconds / 60, 1),
         "early_stopped": bool(state["done"]),
     }
-    runs.atomic_write_text(out / "metrics.json", json.dumps(report, indent=2))
+    runs.atomic_write_text(out / runs.METRICS_FILE, json.dumps(report, indent=2))
     print(f"test log p(x) (IWAE, K={args.num_samples}): {metrics['iwae']:.2f} nats; "
           f"ELBO {metrics['elbo']:.2f}; active units {metrics['active_units']}; "
           f"best epoch {state['best_epoch'] + 1} of {state['epoch']}; "
