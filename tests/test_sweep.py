@@ -145,3 +145,21 @@ def test_rate_falls_as_beta_grows_on_fashion_mnist(tmp_path, data_dir):
     nll = table.sort_values("beta")["nll"].tolist()
     assert kl[0] > kl[1] > kl[2] > 0, kl
     assert nll[0] < nll[2], nll  # less rate, more distortion
+
+
+def test_table_keeps_config_fields_that_share_a_metric_name(tmp_path):
+    """The config field `kl` (the KL estimator) and the metric `kl` (the rate) both survive,
+    and the table sorts by the grid's config column."""
+    from tfp_vae import runs
+
+    points = sw.grid_points(BASE, {"kl": ["sampled", "exact"]})
+    for rate, point in zip((3.0, 7.0), points):
+        runs.save_config(point.config, tmp_path / point.name)
+        metrics = {"elbo": -1.0, "nll": 1.0, "kl": rate, "iwae": -0.5, "bits_per_dim": 0.1, "active_units": 2}
+        (tmp_path / point.name / sw.METRICS_FILE).write_text(json.dumps(metrics))
+    sw._record_settings(tmp_path, sw._settings(BASE, {"kl": ["sampled", "exact"]}, 4, None, None))
+    table = sw.write_results(tmp_path)
+    assert list(table["config.kl"]) == ["exact", "sampled"] and list(table["kl"]) == [7.0, 3.0]
+    assert "config.nll" not in table.columns and table["nll"].tolist() == [1.0, 1.0]
+    assert sw.is_finished(tmp_path / "kl=exact", BASE.replace(kl="exact"))
+    assert not sw.is_finished(tmp_path / "kl=exact", BASE.replace(kl="exact", beta=2.0))

@@ -43,6 +43,12 @@ RESULTS_CSV = "results.csv"
 METRICS_FILE = runs.METRICS_FILE  # the file `tfp-vae evaluate` writes too
 # Scalar metrics copied into the results table (per-example means in nats; active_units a count).
 TABLE_METRICS = ("elbo", "nll", "kl", "iwae", "bits_per_dim", "active_units")
+
+
+def config_column(field: str) -> str:
+    """The results-table column of config field `field`: its name, or "config.<name>" where a
+    metric has that name (the config's `kl`, the KL estimator, is "config.kl"; `kl` is the rate)."""
+    return f"config.{field}" if field in TABLE_METRICS else field
 _FIELDS = {f.name: f for f in dataclasses.fields(VAEConfig)}
 
 
@@ -252,7 +258,8 @@ def sweep(base: VAEConfig, grid: dict, out_dir, *, shard=(1, 1), num_samples: in
 # ---------------------------------------------------------------------------- the table
 def collect_results(out_dir):
     """A DataFrame with one row per finished run directory in `out_dir`: run, config fields
-    (tuples as "256x64"), the scalar metrics and train_seconds; sorted by the grid's fields."""
+    (tuples as "256x64"; see `config_column`), the scalar metrics and train_seconds; sorted by
+    the grid's fields."""
     import pandas as pd
 
     out_dir = Path(out_dir)
@@ -265,13 +272,14 @@ def collect_results(out_dir):
         except Exception:  # a half-made point of another shard: not finished, not a row
             continue
         row = {"run": run_dir.name}
-        row.update({k: _fmt(v) if isinstance(v, list) else v for k, v in config.to_dict().items()})
+        row.update({config_column(k): _fmt(v) if isinstance(v, list) else v
+                    for k, v in config.to_dict().items()})
         row.update({k: metrics[k] for k in (*TABLE_METRICS, "train_seconds") if k in metrics})
         rows.append(row)
     table = pd.DataFrame(rows)
     settings = out_dir / SWEEP_FILE
     grid_fields = sorted(json.loads(settings.read_text())["grid"]) if settings.is_file() else []
-    keys = [f for f in grid_fields if f in table.columns]
+    keys = [config_column(f) for f in grid_fields if config_column(f) in table.columns]
     if keys and len(table):
         table = table.sort_values(keys, kind="stable").reset_index(drop=True)
     return table
