@@ -39,7 +39,9 @@ def test_active_units_against_log_beta():
     ax = fig.axes[0]
     np.testing.assert_allclose(np.asarray(ax.lines[0].get_ydata(), float), [7.5, 6.0, 2.5])
     assert ax.get_xscale() == "log" and ax.get_ylabel() == "active units"
-    assert ax.get_legend().get_texts()[0].get_text() == "latent_dim = 8"
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["latent_dim = 8", "coordinates (active_units)"]
+    both = active_units_vs_beta(TABLE.assign(active_directions=[4, 4, 3, 3, 1, 1])).axes[0]
+    np.testing.assert_allclose(np.asarray(both.containers[1].lines[0].get_ydata(), float), [4.0, 3.0, 1.0])
     with_zero = TABLE.assign(beta=[0.0, 0.0, 1.0, 1.0, 4.0, 4.0])
     assert active_units_vs_beta(with_zero).axes[0].get_xscale() == "symlog"
 
@@ -80,3 +82,17 @@ def test_family_comparisons_have_one_row_per_model_and_draw():
     assert len(fig.axes) == 4 * 4  # mean and draw per model
     draw = fig.axes[4].images[0].get_array()  # continuous_bernoulli draw: grey levels in [0, 1]
     assert draw.shape == (28, 28) and 0 <= draw.min() and draw.max() <= 1 and len(np.unique(draw)) > 2
+
+
+def test_active_directions_count_a_rotated_code_once():
+    """A 2-D code rotated across 6 coordinates: every coordinate varies, two directions do."""
+    from tfp_vae.evaluate import ACTIVE_THRESHOLD, active_directions
+
+    rng = np.random.default_rng(0)
+    code = np.concatenate([rng.normal(size=(4000, 2)), 0.01 * rng.normal(size=(4000, 4))], axis=1)
+    rotation, _ = np.linalg.qr(rng.normal(size=(6, 6)))
+    means = code @ rotation.T
+    assert np.sum(means.var(axis=0) > ACTIVE_THRESHOLD) == 6
+    assert active_directions(means) == 2 and active_directions(code) == 2
+    with pytest.raises(tfp_vae.TfpVaeError, match="posterior means"):
+        active_directions(means[:1])

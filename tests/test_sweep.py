@@ -91,7 +91,7 @@ def test_sweep_writes_a_table_resumes_and_skips_finished_points(tmp_path, data_d
     on_disk = pd.read_csv(tmp_path / sw.RESULTS_CSV)
     assert list(on_disk["run"]) == ["beta=0.5,seed=0", "beta=2,seed=0"]
     for column in ("beta", "seed", "latent_dim", "hidden_units", "elbo", "nll", "kl", "iwae",
-                   "active_units", "train_seconds"):
+                   "active_units", "active_directions", "train_seconds"):
         assert column in on_disk.columns, column
     assert on_disk["hidden_units"].tolist() == ["16x8", "16x8"]
     # elbo at beta = 1 whatever the training beta; iwae >= elbo (K = 4 draws).

@@ -323,16 +323,22 @@ def rate_distortion(table, title: str | None = None) -> Figure:
 
 
 def active_units_vs_beta(table, latent_dim: int | None = None) -> Figure:
-    """Active units (Var_x E_q[z_d] > 0.01) against beta, mean +- sd over seeds."""
-    mean, sd, _ = _by_beta(table, ("active_units",))
+    """Active latent units against beta, mean +- sd over seeds: coordinates with
+    Var_x E_q[z_d] > 0.01 (`active_units`) and, when the table has them, rotation-invariant
+    directions (`active_directions`, eigenvalues of Cov_x E_q[z|x] > 0.01)."""
+    counts = [c for c in ("active_units", "active_directions") if c in table.columns] or ["active_units"]
+    mean, sd, _ = _by_beta(table, counts)
     fig = Figure(figsize=(6, 4), layout="constrained")
     ax = fig.add_subplot()
-    ax.errorbar(mean.index, mean["active_units"], yerr=sd["active_units"], fmt="o-", capsize=3)
+    labels = {"active_units": "coordinates (active_units)",
+              "active_directions": "directions (eigenvalues of Cov E_q[z|x])"}
+    for column in counts:
+        ax.errorbar(mean.index, mean[column], yerr=sd[column], fmt="o-", capsize=3, label=labels[column])
     if latent_dim is None and "latent_dim" in table.columns:
         latent_dim = int(table["latent_dim"].max())
     if latent_dim is not None:
         ax.axhline(latent_dim, color="grey", ls="--", lw=1, label=f"latent_dim = {latent_dim}")
-        ax.legend()
+    ax.legend(fontsize=8)
     _beta_axis(ax, list(mean.index))
     ax.set_ylabel("active units")
     ax.set_ylim(bottom=0)

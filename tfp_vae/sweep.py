@@ -35,14 +35,14 @@ import tf_keras
 from tfp_vae import runs
 from tfp_vae.config import VAEConfig
 from tfp_vae.errors import ConfigError
-from tfp_vae.evaluate import evaluate
+from tfp_vae.evaluate import active_directions, evaluate, posterior_means
 from tfp_vae.train import load_data_for, train
 
 SWEEP_FILE = "sweep.json"
 RESULTS_CSV = "results.csv"
 METRICS_FILE = runs.METRICS_FILE  # the file `tfp-vae evaluate` writes too
 # Scalar metrics copied into the results table (per-example means in nats; active_units a count).
-TABLE_METRICS = ("elbo", "nll", "kl", "iwae", "bits_per_dim", "active_units")
+TABLE_METRICS = ("elbo", "nll", "kl", "iwae", "bits_per_dim", "active_units", "active_directions")
 
 
 def config_column(field: str) -> str:
@@ -208,7 +208,8 @@ def run_point(point: SweepPoint, out_dir, data, num_samples=1000, eval_batch_siz
     (_, _), (x_test, _) = data
     kwargs = {} if eval_batch_size is None else {"batch_size": eval_batch_size}
     metrics = _jsonable_metrics(evaluate(model, x_test, num_samples=num_samples, **kwargs))
-    metrics.update(train_seconds=seconds, num_samples=num_samples, test_images=len(x_test))
+    metrics.update(train_seconds=seconds, num_samples=num_samples, test_images=len(x_test),
+                   active_directions=active_directions(posterior_means(model, x_test)))
     runs.atomic_write_text(run_dir / METRICS_FILE, json.dumps(metrics, indent=2, sort_keys=True))
     return metrics
 
