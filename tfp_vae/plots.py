@@ -372,7 +372,8 @@ def traversals_by_beta(models: dict, x, dims: int = 4, steps: int = 7, span: flo
     if not models:
         raise ValueError("traversals_by_beta needs at least one {beta: model}.")
     betas = sorted(models)
-    fig = Figure(figsize=(2.6 * len(betas), 0.45 * dims + 1.4), layout="constrained")
+    panel = 3.4  # inches per beta; rows keep the images square
+    fig = Figure(figsize=(panel * len(betas), panel * dims / steps + 1.2), layout="constrained")
     axes = fig.subplots(1, len(betas), squeeze=False)[0]
     height = models[betas[0]].config.input_shape[0]
     for ax, beta in zip(axes, betas):
@@ -382,8 +383,8 @@ def traversals_by_beta(models: dict, x, dims: int = 4, steps: int = 7, span: flo
         ax.set_xticks([])
         ax.set_yticks([(i + 0.5) * height for i in range(len(ranked))],
                       [f"z{d} ({v:.2f})" for d, v in ranked], fontsize=7)
-    fig.suptitle(f"Latent traversals of one test image: offsets {-span:g}..{span:g} around its "
-                 "posterior mean (rows: most active dims, Var E_q[z_d] in brackets)", fontsize=9)
+    fig.suptitle(f"Latent traversals of one test image: offsets {-span:g}..{span:g} around its posterior "
+                 "mean\n(rows: its most active coordinates, Var_x E_q[z_d] in brackets)", fontsize=10)
     return fig
 
 
