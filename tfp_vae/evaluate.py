@@ -83,7 +83,6 @@ def evaluate(model, x, num_samples: int = 1000, batch_size: int = 100) -> dict:
     n = len(x)
     nll, kl, iwae = sums["nll"] / n, sums["kl"] / n, sums["iwae"] / n
     pixels = int(np.prod(config.input_shape))
-    variance = np.var(np.concatenate(means), axis=0)  # [latent_dim], over the N images
     return {
         "elbo": -(nll + kl),
         "nll": nll,
@@ -91,7 +90,7 @@ def evaluate(model, x, num_samples: int = 1000, batch_size: int = 100) -> dict:
         "iwae": iwae,
         "bits_per_dim": -iwae / (pixels * math.log(2)),
         "kl_per_dim": kl_per_dim / n,
-        "active_units": int(np.sum(variance > ACTIVE_THRESHOLD)),
+        "active_units": active_units(np.concatenate(means)),
     }
 
 
@@ -143,6 +142,11 @@ def posterior_means(model, x, batch_size: int = 1000) -> np.ndarray:
         model.encoder(x[i:i + batch_size], training=False).mean().numpy()
         for i in range(0, len(x), batch_size)
     ])
+
+
+def active_units(means) -> int:
+    """Number of latent dims d with Var over images of E_q[z_d|x] > ACTIVE_THRESHOLD; means [N, d]."""
+    return int(np.sum(np.var(np.asarray(means), axis=0) > ACTIVE_THRESHOLD))
 
 
 def active_directions(means, threshold: float = ACTIVE_THRESHOLD) -> int:
