@@ -28,19 +28,33 @@ from tfp_vae.divergence import KLDivergence, standard_normal_prior
 from tfp_vae.encoders import ENCODERS, build_encoder
 from tfp_vae.evaluate import evaluate, posterior_means
 from tfp_vae.errors import ConfigError, DataError, RunDirError, TfpVaeError
-from tfp_vae.likelihoods import LIKELIHOODS, Likelihood
+from tfp_vae.likelihoods import LIKELIHOODS, Likelihood, NonBinaryBernoulliWarning
 from tfp_vae.model import VAE, build_vae
 from tfp_vae.runs import load, load_config, load_history, save
+from tfp_vae.schedules import SCHEDULES, KLSchedule, KLScheduleCallback
+from tfp_vae.plots import (
+    active_units_vs_beta,
+    compare_reconstructions,
+    compare_samples,
+    rate_distortion,
+    traversals_by_beta,
+)
+from tfp_vae.sweep import SweepPoint, grid_points, load_results, shard_points, sweep
 from tfp_vae.train import load_data_for, train
 
 __version__ = "0.1.0"
 
 __all__ = [
     "CLASS_NAMES", "DATASETS", "ENCODERS", "LIKELIHOODS",
-    "ConfigError", "DataError", "KLDivergence", "Likelihood", "RunDirError", "TfpVaeError",
+    "SCHEDULES",
+    "ConfigError", "DataError", "KLDivergence", "KLSchedule", "KLScheduleCallback", "Likelihood",
+    "RunDirError", "TfpVaeError",
     "VAE", "VAEConfig",
     "binarize_images", "build_decoder", "build_encoder", "build_vae", "check_images", "evaluate",
     "load", "load_config", "load_data_for", "load_dataset", "load_fashion_mnist", "load_history",
     "load_mnist", "load_uint8", "posterior_means", "save", "scale_images", "standard_normal_prior",
     "train",
+    # beta-VAE studies (sweeps and their pictures)
+    "NonBinaryBernoulliWarning", "SweepPoint", "active_units_vs_beta", "compare_reconstructions", "compare_samples",
+    "grid_points", "load_results", "rate_distortion", "shard_points", "sweep", "traversals_by_beta",
 ]

@@ -2,6 +2,7 @@
 
     tfp-vae train --out runs/default                  # the classic Fashion-MNIST VAE, 5 epochs
     tfp-vae train --out runs/b4 --beta 4 --latent-dim 10 --encoder conv
+    tfp-vae sweep --out runs/beta --latent-dim 10 --grid beta 0.5 1 4 --grid seed 0 1 --shard 1/2
     tfp-vae evaluate runs/default --num-samples 1000  # metrics.json: elbo, nll, kl, iwae, ...
     tfp-vae plot runs/default                         # PNGs into runs/default/plots/
 
@@ -21,12 +22,14 @@ def _choices():
     from tfp_vae.data import DATASETS
     from tfp_vae.encoders import ENCODERS
     from tfp_vae.likelihoods import LIKELIHOODS
+    from tfp_vae.schedules import SCHEDULES
 
     return {
         "encoder": sorted(ENCODERS),
         "likelihood": sorted(LIKELIHOODS),
         "kl": list(KL_MODES),
         "kl_style": list(KL_STYLES),
+        "kl_schedule": sorted(SCHEDULES),
         "dataset": sorted(DATASETS),
         "binarize": [b for b in BINARIZE if b],
     }
@@ -66,6 +69,22 @@ def _train(args) -> int:
     _, history = train(config, out_dir=args.out, data_dir=args.data_dir, verbose=args.verbose)
     last = {k: round(v[-1], 3) for k, v in history.items()}
     print(f"trained {config.epochs} epoch(s) into {args.out}; last epoch (nats per example): {last}")
+    return 0
+
+
+def _sweep(args) -> int:
+    from tfp_vae.sweep import TABLE_METRICS, parse_grid, parse_shard, sweep
+
+    table = sweep(
+        config_from_args(args), parse_grid(args.grid), args.out, shard=parse_shard(args.shard),
+        num_samples=args.num_samples, eval_batch_size=args.eval_batch_size,
+        train_examples=args.train_examples, test_examples=args.test_examples,
+        data_dir=args.data_dir, verbose=1 if args.verbose else 0,
+    )
+    columns = ["run", *(m for m in TABLE_METRICS if m in table.columns)]
+    print(f"{len(table)} finished point(s) in {args.out}/results.csv (nats per test image):")
+    if len(table):
+        print(table[columns].to_string(index=False))
     return 0
 
 
@@ -123,6 +142,34 @@ def build_parser() -> argparse.ArgumentParser:
                        help="Keras progress output: 0 silent, 1 progress bar, 2 one line per epoch")
     add_config_flags(train)
     train.set_defaults(run=_train)
+
+    sweep = sub.add_parser(
+        "sweep",
+        help="train and evaluate a grid of configs (beta x seeds x any field)",
+        description="Train and evaluate one run directory per grid point under --out, and write "
+        "--out/results.csv (config fields + elbo, nll, kl at beta = 1, iwae, active_units). "
+        "Rerunning skips finished points. Config flags set the base config of every point.",
+    )
+    sweep.add_argument("--out", required=True, help="sweep folder (shared by all shards)")
+    sweep.add_argument("--grid", action="append", nargs="+", required=True, metavar="FIELD VALUE",
+                       help="a config field and its values, e.g. --grid beta 0.5 1 4 --grid seed 0 1 "
+                       "(tuple fields take comma-separated integers: --grid hidden_units 256,64 512)")
+    sweep.add_argument("--shard", default="1/1",
+                       help="run only shard i of n (e.g. 2/4): splits the points across machines "
+                       "sharing --out (default: 1/1, all points)")
+    sweep.add_argument("--num-samples", type=int, default=1000,
+                       help="importance samples K for the iwae estimate (default: 1000)")
+    sweep.add_argument("--eval-batch-size", type=int, default=None,
+                       help="test images per evaluation chunk (default: evaluate's own)")
+    sweep.add_argument("--train-examples", type=int, default=None,
+                       help="train on the first N training images only (default: all)")
+    sweep.add_argument("--test-examples", type=int, default=None,
+                       help="evaluate on the first N test images only (default: all)")
+    sweep.add_argument("--data-dir", default=None, help=data_help)
+    sweep.add_argument("--verbose", type=int, default=1, choices=[0, 1],
+                       help="1 shows a progress bar over the points, 0 is silent")
+    add_config_flags(sweep)
+    sweep.set_defaults(run=_sweep)
 
     evaluate = sub.add_parser(
         "evaluate",

@@ -45,6 +45,14 @@ class VAEConfig:
         "layer) or 'add_loss' (a pass-through layer after it).",
     )
     beta: float = _field(1.0, "Weight of the KL term (beta-VAE); 1 gives the ELBO.")
+    kl_schedule: str = _field(
+        "constant",
+        "KL schedule (tfp_vae.SCHEDULES): 'constant' (beta throughout), 'warmup' (beta grows "
+        "linearly over kl_schedule_epochs) or 'capacity' (beta * |KL - C|, C growing linearly to "
+        "capacity_max over kl_schedule_epochs; Burgess et al. 2018).",
+    )
+    kl_schedule_epochs: int = _field(10, "Epochs over which the KL schedule ramps up.")
+    capacity_max: float = _field(25.0, "Final KL capacity C_max in nats ('capacity' schedule).")
     normal_sigma: float = _field(
         0.1, "Pixel standard deviation of the 'normal_fixed' likelihood (images in [0, 1])."
     )
@@ -82,6 +90,7 @@ class VAEConfig:
         from tfp_vae.data import DATASETS
         from tfp_vae.encoders import ENCODERS
         from tfp_vae.likelihoods import LIKELIHOODS
+        from tfp_vae.schedules import SCHEDULES
 
         def need(ok: bool, field: str, message: str):
             if not ok:
@@ -96,7 +105,7 @@ class VAEConfig:
             )
 
         for name in ("latent_dim", "kl_samples", "conv_filters", "conv_layers", "conv_kernel",
-                     "conv_dense", "epochs", "batch_size"):
+                     "conv_dense", "epochs", "batch_size", "kl_schedule_epochs"):
             positive_int(name)
         need(self.encoder in ENCODERS, "encoder", f"unknown encoder; choose one of {sorted(ENCODERS)}.")
         need(self.likelihood in LIKELIHOODS, "likelihood",
@@ -105,6 +114,10 @@ class VAEConfig:
         need(self.kl_style in KL_STYLES, "kl_style",
              f"unknown KL style; choose one of {list(KL_STYLES)}.")
         need(_is_real(self.beta) and self.beta >= 0, "beta", "must be a finite number >= 0.")
+        need(self.kl_schedule in SCHEDULES, "kl_schedule",
+             f"unknown KL schedule; choose one of {sorted(SCHEDULES)}.")
+        need(_is_real(self.capacity_max) and self.capacity_max >= 0, "capacity_max",
+             "must be a finite number of nats >= 0.")
         need(_is_real(self.normal_sigma) and self.normal_sigma > 0, "normal_sigma",
              "must be a finite number > 0.")
         need(_is_real(self.learning_rate) and self.learning_rate > 0, "learning_rate",

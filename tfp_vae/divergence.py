@@ -24,7 +24,7 @@ def standard_normal_prior(latent_dim: int) -> tfd.Distribution:
 
 
 class KLDivergence:
-    """Per-example KL(q || prior), exact or Monte Carlo, times a weight beta.
+    """Per-example KL(q || prior), exact or Monte Carlo, weighted by beta (or capacity objective).
 
     Args:
       prior: p(z), a distribution with event [latent_dim].
@@ -32,11 +32,21 @@ class KLDivergence:
       mode: "exact" (analytic) or "sampled" (mean over `num_samples` draws z ~ q of
         log q(z) - log p(z)).
       num_samples: draws per example for the sampled estimate.
+      capacity: None for the plain penalty beta * mean_B KL; a number C (nats) for the capacity
+        objective of Burgess et al. 2018, beta * |mean_B KL - C|.
+
+    `beta` and `capacity` are non-trainable `tf.Variable`s, read when the loss is computed, so a
+    `KLScheduleCallback` can change them between epochs without retracing the train step.
     """
 
-    def __init__(self, prior, beta: float = 1.0, mode: str = "exact", num_samples: int = 10):
+    def __init__(self, prior, beta: float = 1.0, mode: str = "exact", num_samples: int = 10,
+                 capacity: float | None = None):
         self.prior = prior
-        self.beta = float(beta)
+        self.beta = tf.Variable(float(beta), trainable=False, dtype=tf.float32, name="kl_beta")
+        self.capacity = (
+            None if capacity is None
+            else tf.Variable(float(capacity), trainable=False, dtype=tf.float32, name="kl_capacity")
+        )
         self.mode = mode
         self.num_samples = int(num_samples)
 
@@ -48,23 +58,36 @@ class KLDivergence:
         z = q.sample(self.num_samples)  # [S, B, latent_dim]
         return tf.reduce_mean(q.log_prob(z) - self.prior.log_prob(z), axis=0)
 
+    def weighted(self, kl_total, count) -> tf.Tensor:
+        """The penalty for `count` examples whose KLs sum to `kl_total` (nats), times `count`.
+
+        beta * kl_total, or with a capacity beta * count * |kl_total / count - C|. The absolute
+        value is only taken in capacity mode: a sampled KL estimate can be negative on a batch,
+        and the plain penalty must stay an unbiased beta * KL.
+        """
+        if self.capacity is None:
+            return self.beta * kl_total
+        return self.beta * count * tf.abs(kl_total / count - self.capacity)
+
     def penalty(self, q) -> tf.Tensor:
-        """The one loss the encoder carries: beta * mean_B KL, a scalar in nats per example."""
-        return self.beta * tf.reduce_mean(self.per_example(q))
+        """The one loss the encoder carries: beta * mean_B KL (or beta * |mean_B KL - C|), a
+        scalar in nats per example."""
+        return self.weighted(tf.reduce_mean(self.per_example(q)), 1.0)
 
 
 class KLRegularizer(tf_keras.regularizers.Regularizer):
-    """Activity regularizer for `PosteriorTriL`: returns beta * sum_B KL.
+    """Activity regularizer for `PosteriorTriL`: returns beta * sum_B KL (B times the penalty).
 
     Keras divides an activity regularizer's value by the batch size, so the loss it adds is
-    beta * mean_B KL.
+    beta * mean_B KL (or beta * |mean_B KL - C| with a capacity).
     """
 
     def __init__(self, divergence: KLDivergence):
         self.divergence = divergence
 
     def __call__(self, q):
-        return self.divergence.beta * tf.reduce_sum(self.divergence.per_example(q))
+        kl = self.divergence.per_example(q)
+        return self.divergence.weighted(tf.reduce_sum(kl), tf.cast(tf.shape(kl)[0], kl.dtype))
 
 
 class PosteriorTriL(tfpl.MultivariateNormalTriL):
@@ -81,7 +104,7 @@ class PosteriorTriL(tfpl.MultivariateNormalTriL):
 
 
 class KLAddLoss(tf_keras.layers.Layer):
-    """Pass-through layer after the posterior that adds beta * mean_B KL to the model's losses."""
+    """Pass-through layer after the posterior that adds the divergence's penalty to the model's losses."""
 
     def __init__(self, divergence: KLDivergence, **kwargs):
         super().__init__(**kwargs)

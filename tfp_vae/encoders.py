@@ -19,6 +19,7 @@ import math
 
 import tf_keras
 
+from tfp_vae import schedules
 from tfp_vae.divergence import KLDivergence, posterior_head
 
 layers = tf_keras.layers
@@ -66,11 +67,19 @@ ENCODERS = {"mlp": mlp_body, "conv": conv_body, "linear": linear_body}
 
 
 def build_encoder(cfg, prior) -> tf_keras.Sequential:
-    """images [B, *cfg.input_shape] -> q(z|x) with event [cfg.latent_dim]; KL as `cfg.kl_style`."""
-    divergence = KLDivergence(prior, beta=cfg.beta, mode=cfg.kl, num_samples=cfg.kl_samples)
-    return tf_keras.Sequential(
+    """images [B, *cfg.input_shape] -> q(z|x) with event [cfg.latent_dim]; KL as `cfg.kl_style`.
+
+    The encoder's `divergence` attribute is its `KLDivergence`, whose beta (and capacity, for the
+    'capacity' schedule) a `KLScheduleCallback` moves during training.
+    """
+    capacity = cfg.capacity_max if schedules.get(cfg.kl_schedule).capacity else None
+    divergence = KLDivergence(prior, beta=cfg.beta, mode=cfg.kl, num_samples=cfg.kl_samples,
+                              capacity=capacity)
+    encoder = tf_keras.Sequential(
         [layers.InputLayer(input_shape=cfg.input_shape)]
         + ENCODERS[cfg.encoder](cfg)
         + posterior_head(cfg.latent_dim, divergence, cfg.kl_style),
         name="encoder",
     )
+    encoder.divergence = divergence
+    return encoder

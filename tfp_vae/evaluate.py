@@ -147,3 +147,18 @@ def posterior_means(model, x, batch_size: int = 1000) -> np.ndarray:
 def active_units(means) -> int:
     """Number of latent dims d with Var over images of E_q[z_d|x] > ACTIVE_THRESHOLD; means [N, d]."""
     return int(np.sum(np.var(np.asarray(means), axis=0) > ACTIVE_THRESHOLD))
+
+
+def active_directions(means, threshold: float = ACTIVE_THRESHOLD) -> int:
+    """Rotation-invariant count of active latent directions: eigenvalues of Cov_x(E_q[z|x]) above
+    `threshold`. means: posterior means [N, latent_dim] (`posterior_means`).
+
+    `active_units` counts coordinates. With a full-covariance posterior and the isotropic prior
+    N(0, I) the objective is invariant to rotating z, so a 2-D code may be spread over all
+    coordinates (each with variance > 0.01) and every coordinate counts as active; the
+    eigenvalues count the code's dimensions whatever its orientation.
+    """
+    means = np.asarray(means, np.float64)
+    if means.ndim != 2 or len(means) < 2:
+        raise TfpVaeError(f"active_directions needs posterior means [N >= 2, latent_dim], got shape {means.shape}.")
+    return int(np.sum(np.linalg.eigvalsh(np.cov(means, rowvar=False).reshape(means.shape[1], -1)) > threshold))

@@ -135,6 +135,10 @@ def _check_unit_interval(x, family, closed):
         )
 
 
+class NonBinaryBernoulliWarning(UserWarning):
+    """A Bernoulli likelihood was handed grey levels: its nats are not a log-density there."""
+
+
 def _check_bernoulli(x):
     _check_unit_interval(x, "bernoulli", closed=True)
     if np.any((x != 0) & (x != 1)):
@@ -142,7 +146,7 @@ def _check_bernoulli(x):
             "Bernoulli likelihood on non-binary (grey-level) data: its log-likelihood is not a "
             "normalised density there, so its nats are not comparable with other families. "
             "Binarize the data (binarize='static' or 'dynamic') or use 'continuous_bernoulli'.",
-            UserWarning,
+            NonBinaryBernoulliWarning,
             stacklevel=3,
         )
 
@@ -219,4 +223,22 @@ register(Likelihood(
     check=lambda x: _check_finite(x, "normal"),
     support="all reals (images scaled to [0, 1])",
     description="Independent(Normal) over pixels: decoder mean and learned per-pixel softplus sigma.",
+))
+
+
+def _continuous_bernoulli(logits):
+    # logits [..., H, W, C, 1]. Unlike the Bernoulli, this density is normalised on [0, 1]
+    # (Loaiza-Ganem & Cunningham 2019), so its nats on grey-level images are a real log-density.
+    return tfd.ContinuousBernoulli(logits=logits[..., 0])
+
+
+register(Likelihood(
+    name="continuous_bernoulli",
+    params_per_pixel=1,
+    make=_continuous_bernoulli,
+    scale=_scale_unit,
+    check=lambda x: _check_unit_interval(x, "continuous_bernoulli", closed=True),
+    support="[0, 1]",
+    description="Independent(ContinuousBernoulli) over pixels, from logits: a normalised density "
+    "for grey levels in [0, 1].",
 ))

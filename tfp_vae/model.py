@@ -17,6 +17,8 @@ one loss the encoder carries (`model.encoder.losses`), in whichever style the co
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
@@ -27,6 +29,8 @@ from tfp_vae.data import check_images
 from tfp_vae.decoders import build_decoder
 from tfp_vae.divergence import standard_normal_prior
 from tfp_vae.encoders import build_encoder
+from tfp_vae.likelihoods import NonBinaryBernoulliWarning
+from tfp_vae.schedules import KLScheduleCallback
 
 tfd = tfp.distributions
 
@@ -119,13 +123,23 @@ class VAE(tf_keras.Model):
         return self._record(self.loss_terms(self._images(data), training=False))
 
     # ------------------------------------------------------------------ input checks
-    def _check(self, x):
+    def _check(self, x, training=False):
         if isinstance(x, np.ndarray):
-            check_images(x, self.config.input_shape, self.config.likelihood)
+            with warnings.catch_warnings():
+                if training and self.config.binarize == "dynamic":
+                    # Grey training images are the pixel probabilities of the binary draws the
+                    # likelihood actually sees (train_step binarizes them): no grey-level warning.
+                    warnings.simplefilter("ignore", NonBinaryBernoulliWarning)
+                check_images(x, self.config.input_shape, self.config.likelihood)
 
     def fit(self, x=None, y=None, *args, **kwargs):
-        """`tf_keras.Model.fit` with NumPy images checked first; fit(x) and fit(x, x) both work."""
-        self._check(x)
+        """`tf_keras.Model.fit` with NumPy images checked first; fit(x) and fit(x, x) both work.
+
+        The config's KL schedule runs as the first callback (epochs counted from `initial_epoch`).
+        """
+        self._check(x, training=True)
+        kwargs["callbacks"] = [KLScheduleCallback(self.config, self.encoder.divergence),
+                               *(kwargs.get("callbacks") or [])]
         validation = kwargs.get("validation_data")
         if isinstance(validation, (tuple, list)) and validation:
             self._check(validation[0])
