@@ -44,6 +44,8 @@ class VAE(tf_keras.Model):
         self.prior = standard_normal_prior(config.latent_dim)
         self.encoder = build_encoder(config, self.prior)
         self.decoder = build_decoder(config)
+        # Compiled step functions by method name (see `_xla`); a plain dict Keras does not track.
+        object.__setattr__(self, "_xla_functions", {})
         self._trackers = {
             name: tf_keras.metrics.Mean(name=name) for name in ("loss", "nll", "kl")
         }
@@ -105,18 +107,40 @@ class VAE(tf_keras.Model):
             raise ValueError("VAE does not support sample weights; pass images only (fit(x)).")
         return tf.convert_to_tensor(x, dtype=self.compute_dtype)
 
-    def train_step(self, data):
-        x = self._images(data)
+    # ------------------------------------------------------------------ the training step
+    # `fit` runs `train_step` `steps_per_execution` times per call (see `compile`); its arithmetic
+    # (binarization, loss terms, gradients) is one XLA-compiled function, traced once per model.
+    def training_images(self, x):
+        """The images a training step fits: x itself, or, for binarize="dynamic", a fresh binary
+        draw with P(pixel = 1) = x (each epoch sees new draws of the same grey images)."""
         if self.config.binarize == "dynamic":
-            # A fresh binary image per step: each epoch sees new draws of the same grey images.
             x = tf.cast(tf.random.uniform(tf.shape(x)) < x, x.dtype)
+        return x
+
+    def loss_and_gradients(self, x):
+        """images [B, H, W, C] -> (terms of `loss_terms` on `training_images(x)`, d loss / d
+        `trainable_variables`). Pure computation, no variable changes: XLA-compiled in `fit`."""
         with tf.GradientTape() as tape:
-            terms = self.loss_terms(x, training=True)
-        self.optimizer.minimize(terms["loss"], self.trainable_variables, tape=tape)
+            terms = self.loss_terms(self.training_images(x), training=True)
+        return terms, tape.gradient(terms["loss"], self.trainable_variables)
+
+    def apply_gradients(self, gradients):
+        """One optimizer update of `trainable_variables` with `gradients` (same order)."""
+        self.optimizer.apply_gradients(zip(gradients, self.trainable_variables))
+
+    def _xla(self, name):
+        """`getattr(self, name)` as a `tf.function(jit_compile=True)`, made once per model."""
+        if name not in self._xla_functions:
+            self._xla_functions[name] = tf.function(getattr(self, name), jit_compile=True)
+        return self._xla_functions[name]
+
+    def train_step(self, data):
+        terms, gradients = self._xla("loss_and_gradients")(self._images(data))
+        self.apply_gradients(gradients)
         return self._record(terms)
 
     def test_step(self, data):
-        return self._record(self.loss_terms(self._images(data), training=False))
+        return self._record(self._xla("loss_terms")(self._images(data)))
 
     # ------------------------------------------------------------------ input checks
     def _check(self, x):
