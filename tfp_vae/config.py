@@ -45,6 +45,9 @@ class VAEConfig:
         "layer) or 'add_loss' (a pass-through layer after it).",
     )
     beta: float = _field(1.0, "Weight of the KL term (beta-VAE); 1 gives the ELBO.")
+    normal_sigma: float = _field(
+        0.1, "Pixel standard deviation of the 'normal_fixed' likelihood (images in [0, 1])."
+    )
     input_shape: tuple[int, ...] = _field((28, 28, 1), "Image shape H W C.")
     hidden_units: tuple[int, ...] = _field(
         (256, 64), "MLP encoder hidden layer widths; the decoder mirrors them."
@@ -102,6 +105,8 @@ class VAEConfig:
         need(self.kl_style in KL_STYLES, "kl_style",
              f"unknown KL style; choose one of {list(KL_STYLES)}.")
         need(_is_real(self.beta) and self.beta >= 0, "beta", "must be a finite number >= 0.")
+        need(_is_real(self.normal_sigma) and self.normal_sigma > 0, "normal_sigma",
+             "must be a finite number > 0.")
         need(_is_real(self.learning_rate) and self.learning_rate > 0, "learning_rate",
              "must be a finite number > 0.")
         need(isinstance(self.seed, int) and not isinstance(self.seed, bool) and self.seed >= 0,

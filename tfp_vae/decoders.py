@@ -63,7 +63,12 @@ def conv_body(cfg, params_size: int) -> list:
     )
 
 
-DECODERS = {"mlp": mlp_body, "conv": conv_body}
+def linear_body(cfg, params_size: int) -> list:
+    """z -> one affine map to the raw parameters: p(x|z) = N(Wz + b, sigma^2 I) with 'normal_fixed'."""
+    return [layers.Dense(params_size, name="likelihood_params")]
+
+
+DECODERS = {"mlp": mlp_body, "conv": conv_body, "linear": linear_body}
 
 
 def build_decoder(cfg) -> tf_keras.Sequential:
@@ -71,6 +76,7 @@ def build_decoder(cfg) -> tf_keras.Sequential:
     family = likelihoods.get(cfg.likelihood)
     body = DECODERS[cfg.encoder](cfg, family.params_size(cfg.input_shape))
     return tf_keras.Sequential(
-        [layers.InputLayer(input_shape=(cfg.latent_dim,))] + body + [family.layer(cfg.input_shape)],
+        [layers.InputLayer(input_shape=(cfg.latent_dim,))] + body
+        + [family.layer(cfg.input_shape, **family.options(cfg))],
         name="decoder",
     )

@@ -56,7 +56,13 @@ def conv_body(cfg) -> list:
     ]
 
 
-ENCODERS = {"mlp": mlp_body, "conv": conv_body}
+def linear_body(cfg) -> list:
+    """[B, H, W, C] -> flatten: the posterior's parameters are then an affine function of x, which
+    is exact for a linear-Gaussian decoder (probabilistic PCA)."""
+    return [layers.Flatten(name="flatten")]
+
+
+ENCODERS = {"mlp": mlp_body, "conv": conv_body, "linear": linear_body}
 
 
 def build_encoder(cfg, prior) -> tf_keras.Sequential:

@@ -59,24 +59,30 @@ class Likelihood:
     check: Callable[[np.ndarray], None]
     support: str
     description: str = ""
+    # `VAEConfig` fields the family reads, passed to `make` as keywords (e.g. a fixed sigma).
+    config_fields: tuple[str, ...] = ()
 
     def params_size(self, event_shape) -> int:
         """Number of raw decoder outputs for one image of `event_shape` (H, W, C)."""
         return int(np.prod(event_shape)) * self.params_per_pixel
 
-    def distribution(self, params, event_shape) -> tfd.Distribution:
+    def options(self, config) -> dict:
+        """The keyword options this family takes from `config` ({} for most families)."""
+        return {name: getattr(config, name) for name in self.config_fields}
+
+    def distribution(self, params, event_shape, **options) -> tfd.Distribution:
         """params [..., params_size] -> distribution with batch [...] and event `event_shape`."""
-        pixels = self.make(_unflatten(params, event_shape, self.params_per_pixel))
+        pixels = self.make(_unflatten(params, event_shape, self.params_per_pixel), **options)
         return tfd.Independent(pixels, reinterpreted_batch_ndims=len(event_shape))
 
-    def layer(self, event_shape) -> tf.Module:
+    def layer(self, event_shape, **options) -> tf.Module:
         """A tfp.layers `DistributionLambda` emitting `distribution(params, event_shape)`.
 
         Its tensor value is the distribution's mean (the reconstruction), so no unused sample is
-        drawn every step.
+        drawn every step. `options`: the family's config fields (see `options`).
         """
         return tfpl.DistributionLambda(
-            functools.partial(self.distribution, event_shape=tuple(event_shape)),
+            functools.partial(self.distribution, event_shape=tuple(event_shape), **options),
             convert_to_tensor_fn=tfd.Distribution.mean,
             name=f"{self.name}_likelihood",
         )
@@ -172,4 +178,45 @@ register(Likelihood(
     check=lambda x: _check_unit_interval(x, "beta", closed=False),
     support="(0, 1)",
     description="Independent(Beta) over pixels, two softplus concentrations per pixel.",
+))
+
+
+# ---------------------------------------------------------------------------- Gaussian families
+# Pixels scaled to [0, 1] like the Bernoulli's; a Normal puts mass on all reals, so only
+# finiteness is checked. With a fixed sigma, -log p(x|z) = ||x - mu||^2 / (2 sigma^2) + const:
+# the "MSE loss" of many tutorials is this family with its constant and its 1/(2 sigma^2) dropped.
+def _normal_fixed(loc, normal_sigma):
+    # loc [..., H, W, C, 1]; sigma is VAEConfig.normal_sigma, the same for every pixel.
+    return tfd.Normal(loc=loc[..., 0], scale=tf.cast(normal_sigma, loc.dtype))
+
+
+def _normal_learned(t):
+    # t [..., H, W, C, 2]: mean, and a softplus scale per pixel (floored so log_prob stays finite
+    # on constant pixels such as a black background).
+    return tfd.Normal(loc=t[..., 0], scale=tf.math.softplus(t[..., 1]) + _EPS)
+
+
+def _scale_unit(x):
+    return np.asarray(x, np.float32) / 255.0
+
+
+register(Likelihood(
+    name="normal_fixed",
+    params_per_pixel=1,
+    make=_normal_fixed,
+    scale=_scale_unit,
+    check=lambda x: _check_finite(x, "normal_fixed"),
+    support="all reals (images scaled to [0, 1])",
+    description="Independent(Normal) over pixels: decoder mean, fixed sigma VAEConfig.normal_sigma.",
+    config_fields=("normal_sigma",),
+))
+
+register(Likelihood(
+    name="normal",
+    params_per_pixel=2,
+    make=_normal_learned,
+    scale=_scale_unit,
+    check=lambda x: _check_finite(x, "normal"),
+    support="all reals (images scaled to [0, 1])",
+    description="Independent(Normal) over pixels: decoder mean and learned per-pixel softplus sigma.",
 ))
