@@ -27,6 +27,7 @@ import json
 import os
 import platform
 import statistics
+import subprocess
 import sys
 import time
 import warnings
@@ -103,16 +104,8 @@ def dense_macs(*models) -> int:
     return total
 
 
-def reset_peak_memory() -> None:
-    """Resets this process's resident-memory high-water mark (Linux >= 4.0)."""
-    try:
-        Path("/proc/self/clear_refs").write_text("5")
-    except OSError:
-        pass
-
-
 def peak_memory_mb() -> float:
-    """This process's peak resident memory since the last reset, in MB (VmHWM)."""
+    """This process's peak resident memory, in MB (VmHWM)."""
     for line in Path("/proc/self/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
@@ -149,11 +142,36 @@ def train_epochs(models: dict, x, batch_size: int, epochs: int) -> dict:
 
 
 def evaluate_run(model, x, num_samples: int) -> dict:
-    reset_peak_memory()
     start = time.perf_counter()
     metrics = tfp_vae.evaluate(model, x, num_samples=num_samples)
-    return {"seconds": time.perf_counter() - start, "peak_rss_mb": peak_memory_mb(),
+    seconds = time.perf_counter() - start
+    flops = 2 * (dense_macs(model.encoder) + num_samples * dense_macs(model.decoder)) * len(x)
+    return {"images": len(x), "seconds": seconds, "gflops": flops / seconds / 1e9,
             "iwae": float(metrics["iwae"]), "elbo": float(metrics["elbo"])}
+
+
+# ---------------------------------------------------------------------------- memory probes
+# Peak resident memory is a property of a whole process, so each figure comes from a fresh
+# process doing only that job, as a user's would: import, load the data, build, run.
+def probe(job: str, batch_size: int, num_samples: int, images: int) -> dict:
+    """Runs in a child process: the job, then this process's peak resident memory."""
+    (x, _), (x_test, _) = tfp_vae.load_fashion_mnist("bernoulli")
+    model = toolkit_model(batch_size)
+    result = {"job": job}
+    if job == "train":  # one epoch on all 60,000 training images
+        model.fit(x, epochs=1, batch_size=batch_size, verbose=0)
+        result.update(images=len(x), batch_size=batch_size)
+    else:  # evaluate: chunked, so its memory does not grow with the number of images
+        result.update(evaluate_run(model, tfp_vae.binarize_images(x_test[:images], seed=1), num_samples))
+        result["num_samples"] = num_samples
+    result["peak_rss_mb"] = peak_memory_mb()
+    return result
+
+
+def run_probe(*args: str) -> dict:
+    out = subprocess.run([sys.executable, __file__, "--probe", *args], check=True,
+                         capture_output=True, text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
 
 
 # ---------------------------------------------------------------------------- the run
@@ -161,11 +179,18 @@ def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--epochs", type=int, default=3, help="timed epochs per model and batch size")
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[32, 256])
-    parser.add_argument("--eval-samples", type=int, nargs="*", default=[1000, 5000],
-                        help="K values for evaluate(); the first is timed, all report peak memory")
+    parser.add_argument("--eval-samples", type=int, default=1000, help="K of the timed evaluate()")
+    parser.add_argument("--eval-images", type=int, default=10_000, help="test images evaluated")
+    parser.add_argument("--large-k", type=int, default=5000, help="K of the memory-bound evaluate()")
+    parser.add_argument("--large-k-images", type=int, default=1000,
+                        help="test images for --large-k (chunked: peak memory does not depend on it)")
+    parser.add_argument("--probe", choices=["train", "evaluate"], help=argparse.SUPPRESS)
     parser.add_argument("--out", default=str(HERE / "results.json"))
     args = parser.parse_args(argv)
     warnings.filterwarnings("ignore", message="Bernoulli likelihood on non-binary")
+    if args.probe:
+        print(json.dumps(probe(args.probe, args.batch_sizes[0], args.eval_samples, args.eval_images)))
+        return {}
 
     (x, _), (x_test, _) = tfp_vae.load_fashion_mnist("bernoulli")
     x_test_binary = tfp_vae.binarize_images(x_test, seed=1)
@@ -177,7 +202,6 @@ def main(argv=None) -> dict:
     peak = matmul_gflops()
     print(f"C: matmul peak {peak:.1f} GFLOP/s", flush=True)
 
-    reset_peak_memory()
     for batch_size in args.batch_sizes:
         models = {"A": toolkit_model(batch_size), "B": reference_model()}
         seconds = train_epochs(models, x, batch_size, args.epochs)
@@ -187,21 +211,18 @@ def main(argv=None) -> dict:
             "A_seconds_per_epoch": seconds["A"], "B_seconds_per_epoch": seconds["B"],
             "A_over_B": seconds["A"] / seconds["B"], "A_gflops": gflops,
         }
-    results["train_peak_rss_mb"] = peak_memory_mb()
 
     model = models["A"]  # trained for epochs + 1 epochs at the last batch size
-    forward = {
-        "encoder": dense_macs(model.encoder),
-        "decoder": dense_macs(model.decoder),
-    }
-    results["forward_macs_per_image"] = forward["encoder"] + forward["decoder"]
-    results["evaluate"] = {}
-    for i, k in enumerate(args.eval_samples):
-        run = evaluate_run(model, x_test_binary, k)
-        run["gflops"] = 2 * (forward["encoder"] + k * forward["decoder"]) * len(x_test_binary) / run["seconds"] / 1e9
-        results["evaluate"][str(k)] = run
-        print(f"  evaluate K={k}: {run['seconds']:.1f} s, peak RSS {run['peak_rss_mb']:.0f} MB", flush=True)
+    results["forward_macs_per_image"] = dense_macs(model.encoder, model.decoder)
+    k = args.eval_samples
+    results["evaluate"] = {str(k): evaluate_run(model, x_test_binary[:args.eval_images], k)}
+    print(f"  evaluate K={k}: {results['evaluate'][str(k)]['seconds']:.1f} s", flush=True)
 
+    results["memory"] = {
+        "train": run_probe("train", "--batch-sizes", "32"),
+        "evaluate_large_k": run_probe("evaluate", "--eval-samples", str(args.large_k),
+                                      "--eval-images", str(args.large_k_images)),
+    }
     # C again at the end; the higher of the two is the peak (so fractions are not flattered).
     results["C_gflops"] = max(peak, matmul_gflops())
     for row in list(results["train"].values()) + list(results["evaluate"].values()):
@@ -221,12 +242,19 @@ def print_table(results: dict) -> None:
     for batch_size, row in results["train"].items():
         print(f"{'batch ' + batch_size:<12}{row['A_seconds_per_epoch']:>11.2f}{row['B_seconds_per_epoch']:>11.2f}"
               f"{row['A_over_B']:>7.2f}{row['A_gflops']:>11.1f}{row['fraction_of_C']:>7.0%}")
-    print(f"training peak resident memory: {results['train_peak_rss_mb']:.0f} MB\n")
-    print(f"{'evaluate':<12}{'seconds':>11}{'GFLOP/s':>11}{'of C':>7}{'peak RSS MB':>13}{'iwae':>10}")
+    memory = results["memory"]
+    print(f"\n{'evaluate':<22}{'seconds':>9}{'GFLOP/s':>9}{'of C':>7}{'iwae':>10}")
     for k, row in results["evaluate"].items():
-        print(f"{'K=' + k:<12}{row['seconds']:>11.1f}{row['gflops']:>11.1f}{row['fraction_of_C']:>7.0%}"
-              f"{row['peak_rss_mb']:>13.0f}{row['iwae']:>10.2f}")
+        label = f"K={k}, {row['images']} images"
+        print(f"{label:<22}{row['seconds']:>9.1f}{row['gflops']:>9.1f}{row['fraction_of_C']:>7.0%}{row['iwae']:>10.2f}")
+    print("\npeak resident memory, each job alone in a fresh process (Python + TensorFlow included):")
+    train = memory["train"]
+    print(f"  training, {train['images']} images, batch {train['batch_size']}: {train['peak_rss_mb']:.0f} MB")
+    for key in ("evaluate_large_k",):
+        row = memory[key]
+        print(f"  evaluate K={row['num_samples']}, {row['images']} images: {row['peak_rss_mb']:.0f} MB"
+              f" ({row['seconds']:.0f} s)")
 
 
 if __name__ == "__main__":
-    sys.exit(0 if main() else 1)
+    main()
