@@ -14,8 +14,10 @@ Protocol:
   * a full checkpoint (weights, optimizer, counters) after every epoch in RUN_DIR/checkpoint/, so
     a run stopped by its time budget (or killed) resumes where it stopped when started again with
     the same --out;
-  * when training has finished (early stop or --max-epochs) and --num-samples > 0, the best model
-    is evaluated on the 10,000 test images and RUN_DIR/metrics.json is written.
+  * when training has finished (early stop or --max-epochs), or with --evaluate-now, and
+    --num-samples > 0, the best model is evaluated on the 10,000 test images in resumable shards of
+    500 (RUN_DIR/eval_K<k>/, running summary in metrics_partial.json) and RUN_DIR/metrics.json is
+    written. K = 5000 costs about 50M decoder passes: ~35-55 min on 2 shared CPU cores.
 
     PYTHONPATH=. python experiments/fashion_mnist_density.py --out runs/fmnist_density \
         --budget-minutes 60            # train for an hour; run again to continue
@@ -39,6 +41,7 @@ import tf_keras
 import tfp_vae
 from tfp_vae import runs
 from tfp_vae.data import binarize_images
+from tfp_vae.evaluate import posterior_means
 
 STATE_FILE = "training_state.json"
 VALIDATION_SIZE = 10_000
@@ -74,9 +77,13 @@ class WarmUp(tf_keras.callbacks.Callback):
 def train(args) -> dict:
     out = Path(args.out)
     config = benchmark_config(args)
-    x_train, x_val, _ = split(config, args.data_dir)
+    x_train, x_val, x_test = split(config, args.data_dir)
 
     model = tfp_vae.build_vae(config)
+    if not (out / runs.LATENTS_BEFORE).is_file():
+        # build_vae seeds from the config, so this is the untrained model even when resuming.
+        index = np.arange(runs.LATENT_EXAMPLES)
+        runs.save_latents(posterior_means(model, x_test[index]), index, out)
     # The KL weight becomes a variable so warm-up can change it between steps; at 1.0 the loss is
     # exactly the negative ELBO (the validation figures are always reported at beta = 1 below).
     beta = tf.Variable(1.0, trainable=False, name="beta")
@@ -138,31 +145,71 @@ def train(args) -> dict:
     return state
 
 
+EVAL_SHARD = 500  # test images per resumable evaluation shard
+
+
 def evaluate_best(args, state) -> dict:
-    from tfp_vae.evaluate import evaluate
+    """Evaluates the best model on the test images in shards of EVAL_SHARD, each saved as it ends
+    (RUN_DIR/eval_K<k>/shard_<i>.json), so a stopped evaluation resumes; a running summary of the
+    shards done so far is in RUN_DIR/metrics_partial.json, the final one in metrics.json."""
+    from tfp_vae.evaluate import active_units, evaluate, posterior_means
 
     out = Path(args.out)
     model = tfp_vae.load(out)
     _, _, x_test = split(model.config, args.data_dir)
+    shard_dir = out / f"eval_K{args.num_samples}"
+    shard_dir.mkdir(exist_ok=True)
+    starts = range(0, len(x_test), EVAL_SHARD)
     t0 = time.time()
-    metrics = evaluate(model, x_test, num_samples=args.num_samples, batch_size=args.eval_batch_size)
-    seconds = time.time() - t0
-    report = {
-        "metrics": {k: (np.asarray(v).tolist()) for k, v in metrics.items()},
+    for i, start in enumerate(starts):
+        path = shard_dir / f"shard_{i:03d}.json"
+        if path.is_file():
+            continue
+        ts = time.time()
+        xs = x_test[start:start + EVAL_SHARD]
+        metrics = evaluate(model, xs, num_samples=args.num_samples, batch_size=args.eval_batch_size)
+        record = {k: np.asarray(v).tolist() for k, v in metrics.items()}
+        record.update(images=len(xs), seconds=time.time() - ts)
+        runs.atomic_write_text(path, json.dumps(record))
+        summary = _combine(shard_dir)
+        runs.atomic_write_text(out / "metrics_partial.json", json.dumps(summary, indent=2))
+        print(f"shard {i + 1}/{len(starts)}: iwae so far {summary['iwae']:.2f} "
+              f"+- {summary['iwae_standard_error']:.2f} on {summary['test_images']} images "
+              f"[{record['seconds']:.0f}s]", flush=True)
+    summary = _combine(shard_dir)
+    seconds = summary.pop("seconds")
+    pixels = int(np.prod(model.config.input_shape))
+    report = {  # the layout of `tfp-vae evaluate`'s metrics.json, plus the training record
+        **summary,
+        "bits_per_dim": -summary["iwae"] / (pixels * np.log(2)),
+        "active_units": active_units(posterior_means(model, x_test)),
         "num_samples": args.num_samples,
-        "test_images": int(len(x_test)),
         "epochs_trained": state["epoch"],
         "best_epoch": state["best_epoch"] + 1,
         "training_minutes": round(state["seconds"] / 60, 1),
         "evaluation_minutes": round(seconds / 60, 1),
         "early_stopped": bool(state["done"]),
     }
-    runs.atomic_write_text(out / "metrics.json", json.dumps(report, indent=2))
-    print(f"test log p(x) (IWAE, K={args.num_samples}): {metrics['iwae']:.2f} nats; "
-          f"ELBO {metrics['elbo']:.2f}; active units {metrics['active_units']}; "
+    runs.atomic_write_text(out / runs.METRICS_FILE, json.dumps(report, indent=2))
+    print(f"test log p(x) (IWAE, K={args.num_samples}): {report['iwae']:.2f} nats; "
+          f"ELBO {report['elbo']:.2f}; active units {report['active_units']}; "
           f"best epoch {state['best_epoch'] + 1} of {state['epoch']}; "
-          f"training {state['seconds'] / 60:.1f} min, evaluation {seconds / 60:.1f} min")
+          f"training {state['seconds'] / 60:.1f} min, evaluation {(time.time() - t0) / 60:.1f} min")
     return report
+
+
+def _combine(shard_dir: Path) -> dict:
+    """Image-weighted means of the shards' per-example means; the IWAE's standard error from the
+    spread of the shard means."""
+    shards = [json.loads(p.read_text()) for p in sorted(shard_dir.glob("shard_*.json"))]
+    n = np.array([s["images"] for s in shards], float)
+    mean = {k: np.average([np.asarray(s[k]) for s in shards], axis=0, weights=n)
+            for k in ("elbo", "nll", "kl", "iwae", "kl_per_dim")}
+    iwae = np.array([s["iwae"] for s in shards])
+    spread = np.sqrt(np.average((iwae - mean["iwae"]) ** 2, weights=n) / max(len(shards) - 1, 1))
+    return {**{k: np.asarray(v).tolist() for k, v in mean.items()},
+            "iwae_standard_error": float(spread), "test_images": int(n.sum()),
+            "seconds": float(sum(s["seconds"] for s in shards))}
 
 
 def main(argv=None) -> int:

@@ -26,7 +26,7 @@ from tfp_vae.data import (
 from tfp_vae.decoders import build_decoder
 from tfp_vae.divergence import KLDivergence, standard_normal_prior
 from tfp_vae.encoders import ENCODERS, build_encoder
-from tfp_vae.evaluate import evaluate
+from tfp_vae.evaluate import evaluate, posterior_means
 from tfp_vae.errors import ConfigError, DataError, RunDirError, TfpVaeError
 from tfp_vae.likelihoods import LIKELIHOODS, Likelihood
 from tfp_vae.model import VAE, build_vae
@@ -41,5 +41,6 @@ __all__ = [
     "VAE", "VAEConfig",
     "binarize_images", "build_decoder", "build_encoder", "build_vae", "check_images", "evaluate",
     "load", "load_config", "load_data_for", "load_dataset", "load_fashion_mnist", "load_history",
-    "load_mnist", "load_uint8", "save", "scale_images", "standard_normal_prior", "train",
+    "load_mnist", "load_uint8", "posterior_means", "save", "scale_images", "standard_normal_prior",
+    "train",
 ]

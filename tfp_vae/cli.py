@@ -2,6 +2,8 @@
 
     tfp-vae train --out runs/default                  # the classic Fashion-MNIST VAE, 5 epochs
     tfp-vae train --out runs/b4 --beta 4 --latent-dim 10 --encoder conv
+    tfp-vae evaluate runs/default --num-samples 1000  # metrics.json: elbo, nll, kl, iwae, ...
+    tfp-vae plot runs/default                         # PNGs into runs/default/plots/
 
 Every `VAEConfig` field is a flag (`--latent-dim`, `--kl-style`, ...), with the field's help text.
 """
@@ -67,6 +69,38 @@ def _train(args) -> int:
     return 0
 
 
+def _evaluate(args) -> int:
+    import json
+
+    import numpy as np
+
+    from tfp_vae import runs
+    from tfp_vae.evaluate import evaluate
+    from tfp_vae.train import load_data_for
+
+    model = runs.load(args.run_dir)
+    _, (x_test, _) = load_data_for(model.config, args.data_dir)
+    x_test = x_test[:args.limit] if args.limit else x_test
+    metrics = evaluate(model, x_test, num_samples=args.num_samples, batch_size=args.batch_size)
+    record = {k: np.asarray(v).tolist() for k, v in metrics.items()}
+    record.update(num_samples=args.num_samples, test_images=len(x_test))
+    path = runs.atomic_write_text(f"{args.run_dir}/{runs.METRICS_FILE}", json.dumps(record, indent=2))
+    print(f"{len(x_test)} test images, K = {args.num_samples} importance samples (nats per example)")
+    for key in ("elbo", "nll", "kl", "iwae", "bits_per_dim", "active_units"):
+        print(f"  {key:<13}{metrics[key]:>12.4f}" if key != "active_units"
+              else f"  {key:<13}{metrics[key]:>7d} of {model.config.latent_dim}")
+    print(f"written to {path}")
+    return 0
+
+
+def _plot(args) -> int:
+    from tfp_vae.plots import save_run_plots
+
+    for path in save_run_plots(args.run_dir, data_dir=args.data_dir):
+        print(path)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tfp-vae",
@@ -82,13 +116,35 @@ def build_parser() -> argparse.ArgumentParser:
         "history.json into --out. Validates on the test split every epoch.",
     )
     train.add_argument("--out", required=True, help="run directory to write (created if missing)")
-    train.add_argument("--data-dir", default=None,
-                       help="folder with the four IDX .gz files (default: $TFP_VAE_DATA_DIR, "
-                       "then ~/.keras/datasets/<data set>/, then download)")
+    data_help = ("folder with the four IDX .gz files (default: $TFP_VAE_DATA_DIR, "
+                 "then ~/.keras/datasets/<data set>/, then download)")
+    train.add_argument("--data-dir", default=None, help=data_help)
     train.add_argument("--verbose", type=int, default=1, choices=[0, 1, 2],
                        help="Keras progress output: 0 silent, 1 progress bar, 2 one line per epoch")
     add_config_flags(train)
     train.set_defaults(run=_train)
+
+    evaluate = sub.add_parser(
+        "evaluate",
+        help="test-set ELBO, IWAE log-likelihood and latent diagnostics of a trained run",
+        description="Evaluate the run's model on its test split; writes RUN_DIR/metrics.json.",
+    )
+    evaluate.add_argument("run_dir", metavar="RUN_DIR")
+    evaluate.add_argument("--num-samples", type=int, default=1000,
+                          help="importance samples K per image for the IWAE estimate (default: 1000)")
+    evaluate.add_argument("--batch-size", type=int, default=100, help="test images per chunk (default: 100)")
+    evaluate.add_argument("--limit", type=int, default=None, help="evaluate only the first N test images")
+    evaluate.add_argument("--data-dir", default=None, help=data_help)
+    evaluate.set_defaults(run=_evaluate)
+
+    plot = sub.add_parser(
+        "plot", help="draw every picture of a trained run into RUN_DIR/plots/",
+        description="Examples, latent space before/after training, reconstructions, prior "
+        "samples, latent traversals, the 2-D manifold (z = 2) and training curves, as PNGs.",
+    )
+    plot.add_argument("run_dir", metavar="RUN_DIR")
+    plot.add_argument("--data-dir", default=None, help=data_help)
+    plot.set_defaults(run=_plot)
     return parser
 
 

@@ -83,7 +83,6 @@ def evaluate(model, x, num_samples: int = 1000, batch_size: int = 100) -> dict:
     n = len(x)
     nll, kl, iwae = sums["nll"] / n, sums["kl"] / n, sums["iwae"] / n
     pixels = int(np.prod(config.input_shape))
-    variance = np.var(np.concatenate(means), axis=0)  # [latent_dim], over the N images
     return {
         "elbo": -(nll + kl),
         "nll": nll,
@@ -91,7 +90,7 @@ def evaluate(model, x, num_samples: int = 1000, batch_size: int = 100) -> dict:
         "iwae": iwae,
         "bits_per_dim": -iwae / (pixels * math.log(2)),
         "kl_per_dim": kl_per_dim / n,
-        "active_units": int(np.sum(variance > ACTIVE_THRESHOLD)),
+        "active_units": active_units(np.concatenate(means)),
     }
 
 
@@ -134,3 +133,17 @@ def _chain_rule_kl(q):
     variance = tf.reduce_sum(tf.square(scale), axis=-1)  # Sigma_dd = sum_j L_dj^2
     log_diag = tf.math.log(tf.abs(tf.linalg.diag_part(scale)))
     return 0.5 * (variance + tf.square(q.mean()) - 1.0 - 2.0 * log_diag)
+
+
+def posterior_means(model, x, batch_size: int = 1000) -> np.ndarray:
+    """E_q[z|x] for images x [N, H, W, C], in batches: float32 [N, latent_dim]."""
+    x = np.asarray(x, np.float32)
+    return np.concatenate([
+        model.encoder(x[i:i + batch_size], training=False).mean().numpy()
+        for i in range(0, len(x), batch_size)
+    ])
+
+
+def active_units(means) -> int:
+    """Number of latent dims d with Var over images of E_q[z_d|x] > ACTIVE_THRESHOLD; means [N, d]."""
+    return int(np.sum(np.var(np.asarray(means), axis=0) > ACTIVE_THRESHOLD))

@@ -4,6 +4,9 @@ Layout of RUN_DIR:
     config.json         the `VAEConfig`, which rebuilds the architecture
     model.weights.h5    the weights (HDF5 arrays only: nothing is unpickled on load)
     history.csv / history.json   per-epoch loss, nll, kl and val_ versions (written by `train`)
+    latents_before.npz  posterior means of the untrained model on test images (for the
+                        before/after latent scatter), with the images' indices
+    metrics.json        `tfp-vae evaluate` results; plots/*.png from `tfp-vae plot`
 """
 
 from __future__ import annotations
@@ -20,13 +23,17 @@ CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.weights.h5"
 HISTORY_CSV = "history.csv"
 HISTORY_JSON = "history.json"
+LATENTS_BEFORE = "latents_before.npz"
+METRICS_FILE = "metrics.json"
+LATENT_EXAMPLES = 2000  # test images whose codes the before/after scatter shows
 
 
 def atomic_write(path, write) -> Path:
     """Calls `write(tmp_path)` then renames tmp onto `path`: a crash never leaves half a file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix)
+    # The temporary name ends with the full file name: Keras picks a weights format by suffix.
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=f"-{path.name}")
     os.close(fd)
     try:
         write(tmp)
@@ -95,3 +102,22 @@ def load_history(run_dir) -> dict:
     if not path.is_file():
         raise RunDirError(f"{path} is missing; train into {run_dir} first.")
     return json.loads(path.read_text())
+
+
+def save_latents(codes, index, run_dir) -> Path:
+    """codes [n, d] (posterior means of the untrained model) of test images `index` [n]."""
+    import numpy as np
+
+    return atomic_write(Path(run_dir) / LATENTS_BEFORE,
+                        lambda tmp: np.savez(tmp, codes=codes, index=index))
+
+
+def load_latents(run_dir) -> dict:
+    """{"codes": [n, d], "index": [n]} as saved by `save_latents` (plain arrays, no pickle)."""
+    import numpy as np
+
+    path = Path(run_dir) / LATENTS_BEFORE
+    if not path.is_file():
+        raise RunDirError(f"{path} is missing; runs trained with this version of `train` record it.")
+    with np.load(path, allow_pickle=False) as data:
+        return {"codes": data["codes"], "index": data["index"]}

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import tf_keras
 
 from tfp_vae import runs
 from tfp_vae.config import VAEConfig
 from tfp_vae.data import load_dataset
+from tfp_vae.evaluate import posterior_means
 from tfp_vae.model import VAE, build_vae
 
 
@@ -35,6 +37,9 @@ def train(config: VAEConfig, out_dir=None, data=None, data_dir=None, verbose=1, 
         runs.save_config(config, out_dir)  # first, so even a crashed run says what it was
         callbacks.append(tf_keras.callbacks.CSVLogger(str(out_dir / runs.HISTORY_CSV)))
     model: VAE = build_vae(config)
+    if out_dir is not None:  # the untrained model's codes, for the before/after latent picture
+        index = np.arange(min(len(x_test), runs.LATENT_EXAMPLES))
+        runs.save_latents(posterior_means(model, x_test[index]), index, out_dir)
     model.compile(optimizer=tf_keras.optimizers.Adam(config.learning_rate))
     fit = model.fit(
         x, validation_data=(x_test,), epochs=config.epochs, batch_size=config.batch_size,
