@@ -10,6 +10,8 @@ per example, with the KL summed over latent dimensions.
 
 from __future__ import annotations
 
+import functools
+
 import tensorflow as tf
 import tensorflow_probability as tfp
 import tf_keras
@@ -90,12 +92,42 @@ class KLRegularizer(tf_keras.regularizers.Regularizer):
         return self.divergence.weighted(tf.reduce_sum(kl), tf.cast(tf.shape(kl)[0], kl.dtype))
 
 
+# Added to the softplus of the scale's diagonal, as in `tfpl.MultivariateNormalTriL.new`.
+_DIAG_SHIFT = 1e-5
+
+
+def posterior_distribution(params, event_size: int) -> tfd.MultivariateNormalTriL:
+    """params [B, event + event (event + 1) / 2] -> q(z|x), bit for bit `tfpl.MultivariateNormalTriL.new`.
+
+    loc = params[..., :event]; scale_tril = fill_triangular(rest) with its diagonal replaced by
+    softplus(diagonal) + 1e-5. The stock layer replaces the diagonal with `tf.linalg.set_diag`,
+    whose gradient cannot be XLA-compiled when the batch size is unknown at trace time (it builds
+    a shape of data-dependent length); selecting the diagonal with `tf.where` picks the very same
+    values and compiles, which is what lets the training step run under XLA.
+    """
+    params = tf.convert_to_tensor(params, name="params")
+    tril = tfp.math.fill_triangular(params[..., event_size:])
+    diag = tf.nn.softplus(tf.linalg.diag_part(tril)) + tf.constant(_DIAG_SHIFT, params.dtype)
+    on_diagonal = tf.cast(tf.eye(event_size), tf.bool)
+    scale_tril = tf.where(on_diagonal, tf.linalg.diag(diag), tril)
+    return tfd.MultivariateNormalTriL(loc=params[..., :event_size], scale_tril=scale_tril)
+
+
 class PosteriorTriL(tfpl.MultivariateNormalTriL):
     """`tfp.layers.MultivariateNormalTriL` whose activity regularizer is applied once.
 
     The stock layer hands Keras both its distribution and that distribution's tensor value, and
-    Keras applies the activity regularizer to each: the KL would be counted twice.
+    Keras applies the activity regularizer to each: the KL would be counted twice. Its
+    distribution is built by `posterior_distribution` (the stock one, XLA-compilable).
     """
+
+    def __init__(self, event_size: int, convert_to_tensor_fn=tfd.Distribution.sample, **kwargs):
+        # What `tfpl.MultivariateNormalTriL.__init__` does, with our (identical) distribution
+        # function in place of its `lambda t: MultivariateNormalTriL.new(t, event_size)`.
+        tfpl.DistributionLambda.__init__(
+            self, functools.partial(posterior_distribution, event_size=event_size),
+            convert_to_tensor_fn, **kwargs,
+        )
 
     def _handle_activity_regularization(self, inputs, outputs):
         if isinstance(outputs, (tuple, list)):
