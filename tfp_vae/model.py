@@ -25,6 +25,7 @@ import tf_keras
 from tfp_vae.config import VAEConfig
 from tfp_vae.data import check_images
 from tfp_vae.decoders import build_decoder
+from tfp_vae.distribute import replica_share
 from tfp_vae.divergence import standard_normal_prior
 from tfp_vae.encoders import build_encoder
 
@@ -112,7 +113,10 @@ class VAE(tf_keras.Model):
             x = tf.cast(tf.random.uniform(tf.shape(x)) < x, x.dtype)
         with tf.GradientTape() as tape:
             terms = self.loss_terms(x, training=True)
-        self.optimizer.minimize(terms["loss"], self.trainable_variables, tape=tape)
+            # tf.distribute sums the replicas' gradients: weighting each replica's mean by its
+            # share of the global batch keeps the update that of the global per-example mean.
+            loss = terms["loss"] * replica_share(tf.shape(x)[0])
+        self.optimizer.minimize(loss, self.trainable_variables, tape=tape)
         return self._record(terms)
 
     def test_step(self, data):

@@ -20,16 +20,21 @@ CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.weights.h5"
 HISTORY_CSV = "history.csv"
 HISTORY_JSON = "history.json"
+CONFIG_ATTR = "tfp_vae_config"  # HDF5 attribute of the weights file holding its config JSON
 
 
 def atomic_write(path, write) -> Path:
     """Calls `write(tmp_path)` then renames tmp onto `path`: a crash never leaves half a file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix)
+    # The full suffix (".weights.h5"), which tf_keras reads to pick the weights file format.
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix="".join(path.suffixes))
     os.close(fd)
     try:
         write(tmp)
+        with open(tmp, "rb+") as f:  # on disk before the rename makes it visible
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; run dirs are shared between machines
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
@@ -55,11 +60,38 @@ def load_config(run_dir) -> VAEConfig:
         raise RunDirError(f"{path} is not a valid config: {err}") from err
 
 
+def config_differences(saved: VAEConfig, wanted: VAEConfig) -> str:
+    """'field: saved -> wanted' for every field that differs, comma-separated."""
+    a, b = saved.to_dict(), wanted.to_dict()
+    return ", ".join(f"{k}: {a[k]!r} -> {b[k]!r}" for k in sorted(a) if a[k] != b[k])
+
+
+def save_weights(model, path) -> Path:
+    """Writes the weights as HDF5 arrays, stamped with the config JSON they belong to."""
+    import h5py
+
+    def write(tmp):
+        model.save_weights(tmp)
+        with h5py.File(tmp, "a") as f:
+            f.attrs[CONFIG_ATTR] = model.config.to_json()
+
+    return atomic_write(path, write)
+
+
+def weights_config(path) -> VAEConfig | None:
+    """The config stamped into a weights file by `save_weights` (None if unstamped)."""
+    import h5py
+
+    with h5py.File(path, "r") as f:
+        stamp = f.attrs.get(CONFIG_ATTR)
+    return None if stamp is None else VAEConfig.from_json(stamp)
+
+
 def save(model, run_dir) -> Path:
     """Writes `model.config` and its weights into `run_dir`; returns the folder."""
     run_dir = Path(run_dir)
     save_config(model.config, run_dir)
-    atomic_write(run_dir / WEIGHTS_FILE, lambda tmp: model.save_weights(tmp))
+    save_weights(model, run_dir / WEIGHTS_FILE)
     return run_dir
 
 
@@ -72,10 +104,23 @@ def load(run_dir):
     weights = run_dir / WEIGHTS_FILE
     if not weights.is_file():
         raise RunDirError(f"{weights} is missing; the run in {run_dir} never saved its weights (train it again).")
+    try:
+        stamped = weights_config(weights)
+    except Exception as err:  # not HDF5 at all, or truncated: h5py refuses it
+        raise RunDirError(
+            f"{weights} is not a readable HDF5 weights file ({type(err).__name__}: {err}); it is "
+            "truncated or corrupt. Retrain into a fresh run directory."
+        ) from err
+    if stamped is not None and stamped != config:
+        raise RunDirError(
+            f"{weights} was written for another config than {run_dir / CONFIG_FILE} "
+            f"({config_differences(stamped, config)}); the two files do not belong together. "
+            "Restore the matching config.json or retrain into a fresh run directory."
+        )
     model = build_vae(config)
     try:
         model.load_weights(str(weights))
-    except Exception as err:  # truncated HDF5, or weights of another architecture
+    except Exception as err:  # weights of another architecture
         raise RunDirError(
             f"{weights} cannot be loaded into the model described by {run_dir / CONFIG_FILE} "
             f"({type(err).__name__}: {err}). The file is truncated or belongs to another config; "
@@ -85,8 +130,14 @@ def load(run_dir):
 
 
 def save_history(history: dict, run_dir) -> Path:
-    """history: {metric: [value per epoch]} -> history.json."""
+    """history: {metric: [value per epoch]} -> history.json and history.csv (one row per epoch)."""
     clean = {k: [float(v) for v in vals] for k, vals in history.items()}
+    keys = sorted(clean)
+    rows = [",".join(["epoch", *keys])] + [
+        ",".join([str(epoch), *(repr(clean[k][epoch]) for k in keys)])
+        for epoch in range(len(clean[keys[0]]) if keys else 0)
+    ]
+    atomic_write_text(Path(run_dir) / HISTORY_CSV, "\n".join(rows) + "\n")
     return atomic_write_text(Path(run_dir) / HISTORY_JSON, json.dumps(clean, indent=2))
 
 
