@@ -17,6 +17,7 @@ from tfp_vae.data import (
     DATASETS,
     binarize_images,
     check_images,
+    check_labels,
     load_dataset,
     load_fashion_mnist,
     load_mnist,
@@ -25,20 +26,25 @@ from tfp_vae.data import (
 )
 from tfp_vae.decoders import build_decoder
 from tfp_vae.divergence import KLDivergence, standard_normal_prior
+from tfp_vae.distribute import STRATEGIES, make_strategy
 from tfp_vae.encoders import ENCODERS, build_encoder
-from tfp_vae.errors import ConfigError, DataError, RunDirError, TfpVaeError
+from tfp_vae.errors import ConfigError, DataError, NonFiniteLossError, RunDirError, TfpVaeError
 from tfp_vae.likelihoods import LIKELIHOODS, Likelihood
 from tfp_vae.model import VAE, build_vae
+from tfp_vae.reproducible import op_determinism
 from tfp_vae.runs import load, load_config, load_history, save
-from tfp_vae.train import load_data_for, train
+from tfp_vae.train import load_data_for, make_optimizer, train
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "CLASS_NAMES", "DATASETS", "ENCODERS", "LIKELIHOODS",
-    "ConfigError", "DataError", "KLDivergence", "Likelihood", "RunDirError", "TfpVaeError",
+    "CLASS_NAMES", "DATASETS", "ENCODERS", "LIKELIHOODS", "STRATEGIES",
+    "ConfigError", "DataError", "KLDivergence", "Likelihood", "NonFiniteLossError", "RunDirError",
+    "TfpVaeError",
     "VAE", "VAEConfig",
     "binarize_images", "build_decoder", "build_encoder", "build_vae", "check_images",
+    "check_labels",
     "load", "load_config", "load_data_for", "load_dataset", "load_fashion_mnist", "load_history",
-    "load_mnist", "load_uint8", "save", "scale_images", "standard_normal_prior", "train",
+    "load_mnist", "load_uint8", "make_optimizer", "make_strategy", "op_determinism", "save",
+    "scale_images", "standard_normal_prior", "train",
 ]

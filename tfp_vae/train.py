@@ -23,6 +23,12 @@ def load_data_for(config: VAEConfig, data_dir=None):
     return load_dataset(config.dataset, config.likelihood, data_dir, config.binarize, config.seed)
 
 
+def make_optimizer(config: VAEConfig) -> tf_keras.optimizers.Optimizer:
+    """Adam at `config.learning_rate`, clipping each step's global gradient norm to
+    `config.clip_norm` when it is > 0 (under tf.distribute: the norm of the summed gradient)."""
+    return tf_keras.optimizers.Adam(config.learning_rate, global_clipnorm=config.clip_norm or None)
+
+
 def train(config: VAEConfig, out_dir=None, data=None, data_dir=None, verbose=1, callbacks=(),
           strategy=None):
     """Trains a model for `config`; returns (model, history {metric: [per epoch]}).
@@ -50,8 +56,7 @@ def train(config: VAEConfig, out_dir=None, data=None, data_dir=None, verbose=1, 
     with op_determinism(config.deterministic):
         with strategy.scope():
             model: VAE = build_vae(config)
-            model.compile(optimizer=tf_keras.optimizers.Adam(
-                config.learning_rate, global_clipnorm=config.clip_norm or None))
+            model.compile(optimizer=make_optimizer(config))
             done, history = checkpoint.restore(model) if checkpoint else (0, {})
         if checkpoint is not None:
             checkpoint.commit(model, done, history)  # the starting point is a good state too
