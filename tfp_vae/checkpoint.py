@@ -89,7 +89,7 @@ class RunCheckpoint:
         if epoch is None:
             return 0, {}
         folder = self.run_dir / CHECKPOINTS / _epoch_dir(epoch)
-        model.optimizer.build(model.trainable_variables)  # slots must exist to be restored into
+        model.optimizer.build(model.trainable_variables)  # idempotent; slots must exist to restore
         try:
             _trackable(model).read(str(folder / STATE_PREFIX)).assert_existing_objects_matched()
         except Exception as err:  # truncated files or another architecture

@@ -87,3 +87,21 @@ def replica_share(batch_size) -> tf.Tensor | float:
         return 1.0
     local = tf.cast(batch_size, tf.float32)
     return local / context.all_reduce(tf.distribute.ReduceOp.SUM, local)
+
+
+def agree(strategy: tf.distribute.Strategy, value: int, what: str) -> int:
+    """Returns `value` once every replica of every worker has reached this point with the same one.
+
+    A barrier (an all-reduce), so no worker writes before all have read; and a check: workers that
+    disagree (e.g. resuming from different checkpoints) raise instead of training apart.
+    """
+    if strategy.num_replicas_in_sync == 1:
+        return value
+    per_replica = strategy.run(lambda: tf.constant([float(value), 1.0]))
+    total, count = strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica, axis=None).numpy()
+    if total != value * count:
+        raise ConfigError(
+            f"the workers disagree on {what} (this one: {value}, mean over all: {total / count:g}); "
+            "give every worker the same command and a run directory they all share."
+        )
+    return value

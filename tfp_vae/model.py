@@ -91,9 +91,13 @@ class VAE(tf_keras.Model):
         # Weighted by batch size, so an epoch's figure is the mean over examples even when the
         # last batch is short (Keras would otherwise weight every batch equally).
         size = tf.cast(tf.shape(terms["nll"])[0], tf.float32)
-        self._trackers["loss"].update_state(terms["loss"], sample_weight=size)
-        self._trackers["nll"].update_state(tf.reduce_mean(terms["nll"]), sample_weight=size)
-        self._trackers["kl"].update_state(tf.reduce_mean(terms["kl"]), sample_weight=size)
+        # Under tf.distribute a replica can get an empty slice of a short last batch: its means
+        # are NaN and weigh nothing, so they are recorded as 0 with weight 0.
+        record = lambda name, value: self._trackers[name].update_state(
+            tf.where(size > 0, value, 0.0), sample_weight=size)
+        record("loss", terms["loss"])
+        record("nll", tf.reduce_mean(terms["nll"]))
+        record("kl", tf.reduce_mean(terms["kl"]))
         return {name: t.result() for name, t in self._trackers.items()}
 
     @property

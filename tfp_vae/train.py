@@ -13,7 +13,7 @@ import tf_keras
 from tfp_vae.checkpoint import CommitEachEpoch, RunCheckpoint
 from tfp_vae.config import VAEConfig
 from tfp_vae.data import check_images, check_labels, load_dataset
-from tfp_vae.distribute import make_strategy, worker_subdir
+from tfp_vae.distribute import agree, make_strategy, worker_subdir
 from tfp_vae.model import VAE, build_vae
 from tfp_vae.reproducible import ReseedEachEpoch, op_determinism, shuffled_batches, steps_per_epoch
 
@@ -57,7 +57,11 @@ def train(config: VAEConfig, out_dir=None, data=None, data_dir=None, verbose=1, 
         with strategy.scope():
             model: VAE = build_vae(config)
             model.compile(optimizer=make_optimizer(config))
+            # Every worker creates the optimizer's variables now, in the same order (creating a
+            # distributed variable is a collective step), whether it resumes or not.
+            model.optimizer.build(model.trainable_variables)
             done, history = checkpoint.restore(model) if checkpoint else (0, {})
+            agree(strategy, done, "the number of completed epochs to resume from")
         if checkpoint is not None:
             checkpoint.commit(model, done, history)  # the starting point is a good state too
         steps = steps_per_epoch(len(x), config.batch_size)
