@@ -9,6 +9,7 @@ run directories, and the fields this issue added.
 import os
 import pickle
 import shutil
+from pathlib import Path
 
 import h5py
 import numpy as np
@@ -152,26 +153,23 @@ def test_intact_run_loads(run_dir):
     assert tfp_vae.load(run_dir).config.latent_dim == 2
 
 
-def test_missing_config(run_dir):
-    (run_dir / "config.json").unlink()
-    _raises(RunDirError, ["config.json is missing", "train into it first"], tfp_vae.load, run_dir)
+def _truncate(path, keep):
+    path.write_bytes(path.read_bytes()[:keep])
 
 
-def test_truncated_config(run_dir):
-    path = run_dir / "config.json"
-    path.write_text(path.read_text()[:40])
-    _raises(RunDirError, ["not a valid config", "not valid JSON"], tfp_vae.load, run_dir)
-
-
-def test_missing_weights(run_dir):
-    (run_dir / "model.weights.h5").unlink()
-    _raises(RunDirError, ["model.weights.h5 is missing", "train it again"], tfp_vae.load, run_dir)
-
-
-def test_truncated_weights(run_dir):
-    path = run_dir / "model.weights.h5"
-    path.write_bytes(path.read_bytes()[:5000])
-    _raises(RunDirError, ["not a readable HDF5", "truncated or corrupt"], tfp_vae.load, run_dir)
+@pytest.mark.parametrize(
+    "name, damage, words",
+    [
+        ("config.json", Path.unlink, ["config.json is missing", "train into it first"]),
+        ("config.json", lambda p: _truncate(p, 40), ["not a valid config", "not valid JSON"]),
+        ("model.weights.h5", Path.unlink, ["model.weights.h5 is missing", "train it again"]),
+        ("model.weights.h5", lambda p: _truncate(p, 5000), ["not a readable HDF5", "truncated or corrupt"]),
+    ],
+    ids=["missing-config", "truncated-config", "missing-weights", "truncated-weights"],
+)
+def test_damaged_run_dir(run_dir, name, damage, words):
+    damage(run_dir / name)
+    _raises(RunDirError, words, tfp_vae.load, run_dir)
 
 
 def test_config_swapped_under_the_weights(run_dir, saved_run):

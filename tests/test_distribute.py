@@ -115,7 +115,7 @@ def test_two_workers_train_an_epoch_and_agree(tmp_path, data_dir):
     out = tmp_path / "run"
     command = [sys.executable, "-m", "tfp_vae.cli", "train", "--strategy", "multiworker",
                "--out", str(out), "--data-dir", str(data_dir), "--train-examples", "200",
-               "--batch-size", "20", "--hidden-units", "8", "--epochs", "1", "--verbose", "0"]
+               "--batch-size", "50", "--hidden-units", "8", "--epochs", "1", "--verbose", "0"]
     workers = []
     for index in range(2):
         config = {"cluster": {"worker": hosts}, "task": {"type": "worker", "index": index}}

@@ -126,10 +126,12 @@ class RunCheckpoint:
         """Rewrites config.json, model.weights.h5, history.json/csv and status.json for `epoch`."""
         runs.save(model, self.write_dir)
         runs.save_history(history, self.write_dir)
-        done = epoch >= self.config.epochs
-        self.set_status("complete" if done else "training", epochs_done=epoch,
+        state = ("complete" if epoch >= self.config.epochs
+                 else "stopped" if getattr(model, "stop_training", False) else "training")
+        self.set_status(state, epochs_done=epoch,
                         note=f"model.weights.h5 holds the weights after {epoch} of "
-                        f"{self.config.epochs} epoch(s).")
+                        f"{self.config.epochs} epoch(s)" + (" (a callback stopped training)."
+                                                            if state == "stopped" else "."))
 
     def set_status(self, state: str, **fields) -> None:
         runs.atomic_write_text(self.write_dir / STATUS_FILE,

@@ -49,6 +49,10 @@ class VAE(tf_keras.Model):
             name: tf_keras.metrics.Mean(name=name) for name in ("loss", "nll", "kl")
         }
 
+    def get_config(self):
+        # Weights files record the config (tf_keras asks for it on every save); never code.
+        return {"config": self.config.to_dict()}
+
     def call(self, x, training=None):
         return self.decoder(self.encoder(x, training=training), training=training)
 

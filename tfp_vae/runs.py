@@ -2,15 +2,20 @@
 
 Layout of RUN_DIR:
     config.json         the `VAEConfig`, which rebuilds the architecture
-    model.weights.h5    the weights (HDF5 arrays only: nothing is unpickled on load)
+    model.weights.h5    the weights (HDF5 arrays only: nothing is unpickled on load), stamped
+                        with the config they belong to
     history.csv / history.json   per-epoch loss, nll, kl and val_ versions (written by `train`)
+    status.json, checkpoints/    training state and per-epoch checkpoints (`tfp_vae.checkpoint`)
+    workers/<task>-<i>/ copies written by non-chief workers of a multi-worker run
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
+import warnings
 from pathlib import Path
 
 from tfp_vae.config import VAEConfig
@@ -66,12 +71,22 @@ def config_differences(saved: VAEConfig, wanted: VAEConfig) -> str:
     return ", ".join(f"{k}: {a[k]!r} -> {b[k]!r}" for k in sorted(a) if a[k] != b[k])
 
 
+@contextlib.contextmanager
+def _no_lambda_warning():
+    # tf_keras describes every layer while it walks them to save or load weights, and warns that
+    # tfp.layers' configs hold lambdas; weights files store arrays only and no config is ever loaded.
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="The object being serialized includes a `lambda`")
+        yield
+
+
 def save_weights(model, path) -> Path:
     """Writes the weights as HDF5 arrays, stamped with the config JSON they belong to."""
     import h5py
 
     def write(tmp):
-        model.save_weights(tmp)
+        with _no_lambda_warning():
+            model.save_weights(tmp)
         with h5py.File(tmp, "a") as f:
             f.attrs[CONFIG_ATTR] = model.config.to_json()
 
@@ -119,7 +134,8 @@ def load(run_dir):
         )
     model = build_vae(config)
     try:
-        model.load_weights(str(weights))
+        with _no_lambda_warning():
+            model.load_weights(str(weights))
     except Exception as err:  # weights of another architecture
         raise RunDirError(
             f"{weights} cannot be loaded into the model described by {run_dir / CONFIG_FILE} "

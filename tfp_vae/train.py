@@ -73,5 +73,10 @@ def train(config: VAEConfig, out_dir=None, data=None, data_dir=None, verbose=1, 
                 validation_data=(x_test,), validation_batch_size=config.batch_size,
                 verbose=verbose, callbacks=[ReseedEachEpoch(config.seed), *callbacks, keeper],
             )
-        keeper.raise_if_stopped(len(next(iter(history.values()), [])))
+        completed = len(next(iter(history.values()), []))
+        keeper.raise_if_stopped(completed)
+        if checkpoint is not None and done < config.epochs:
+            # Again after fit: a callback may have changed the weights at the end (early stopping
+            # restoring its best epoch) or stopped training early.
+            checkpoint.publish(model, completed, history)
     return model, history
