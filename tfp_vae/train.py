@@ -64,6 +64,9 @@ def train(config: VAEConfig, out_dir=None, data=None, data_dir=None, verbose=1, 
             agree(strategy, done, "the number of completed epochs to resume from")
         if checkpoint is not None:
             checkpoint.commit(model, done, history)  # the starting point is a good state too
+            if done and verbose:
+                print(f"{out_dir}: resuming after epoch {done} of {config.epochs}"
+                      if done < config.epochs else f"{out_dir}: already trained ({done} epochs)")
         steps = steps_per_epoch(len(x), config.batch_size)
         keeper = CommitEachEpoch(checkpoint, history, steps)
         if done < config.epochs:
