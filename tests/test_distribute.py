@@ -89,9 +89,11 @@ def mirrored(tmp_path_factory):
 def test_mirrored_step_equals_one_device(mirrored, case):
     assert mirrored["replicas"] == 2
     one, two = mirrored[case]["one"], mirrored[case]["two"]
-    np.testing.assert_allclose(two["loss"], one["loss"], rtol=1e-6)
+    # Equal up to float32 summation order (an XLA-compiled step sums in shape-dependent order);
+    # weighting the replicas 1/2 each instead of 21/41 and 20/41 would be off by ~1e-3.
+    np.testing.assert_allclose(two["loss"], one["loss"], rtol=1e-5)
     if case != "empty_replica":  # a single step: the loss is the global mean at the initial weights
-        np.testing.assert_allclose(one["loss"], one["exact"], rtol=1e-6)
+        np.testing.assert_allclose(one["loss"], one["exact"], rtol=1e-5)
     _assert_same_update(one["update"], two["update"])
     assert max(np.abs(np.asarray(u)).max() for u in one["update"]) > 1e-4  # a real update
 
