@@ -32,8 +32,8 @@ def atomic_write(path, write) -> Path:
     """Calls `write(tmp_path)` then renames tmp onto `path`: a crash never leaves half a file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    # The full suffix (".weights.h5"), which tf_keras reads to pick the weights file format.
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix="".join(path.suffixes))
+    # The temporary name ends with the full file name: Keras picks a weights format by suffix.
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=f"-{path.name}")
     os.close(fd)
     try:
         write(tmp)
