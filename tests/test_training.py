@@ -11,7 +11,7 @@ import tfp_vae
 
 def test_training_lowers_test_negative_elbo_and_beats_mean_image(fashion_bernoulli):
     (x, y), (xt, yt) = fashion_bernoulli
-    x, xt = x[:6000], xt[:1000]
+    x, y, xt, yt = x[:6000], y[:6000], xt[:1000], yt[:1000]  # labels must match their images
     cfg = tfp_vae.VAEConfig(epochs=3, batch_size=64, seed=0)
     untrained = tfp_vae.build_vae(cfg)
     untrained.compile()

@@ -17,6 +17,7 @@ from tfp_vae.data import (
     DATASETS,
     binarize_images,
     check_images,
+    check_labels,
     load_dataset,
     load_fashion_mnist,
     load_mnist,
@@ -25,11 +26,13 @@ from tfp_vae.data import (
 )
 from tfp_vae.decoders import build_decoder
 from tfp_vae.divergence import KLDivergence, standard_normal_prior
+from tfp_vae.distribute import STRATEGIES, make_strategy
 from tfp_vae.encoders import ENCODERS, build_encoder
 from tfp_vae.evaluate import evaluate, posterior_means
-from tfp_vae.errors import ConfigError, DataError, RunDirError, TfpVaeError
+from tfp_vae.errors import ConfigError, DataError, NonFiniteLossError, RunDirError, TfpVaeError
 from tfp_vae.likelihoods import LIKELIHOODS, Likelihood, NonBinaryBernoulliWarning
 from tfp_vae.model import VAE, build_vae
+from tfp_vae.reproducible import op_determinism
 from tfp_vae.runs import load, load_config, load_history, save
 from tfp_vae.schedules import SCHEDULES, KLSchedule, KLScheduleCallback
 from tfp_vae.plots import (
@@ -40,21 +43,21 @@ from tfp_vae.plots import (
     traversals_by_beta,
 )
 from tfp_vae.sweep import SweepPoint, grid_points, load_results, shard_points, sweep
-from tfp_vae.train import load_data_for, train
+from tfp_vae.train import load_data_for, make_optimizer, train
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "CLASS_NAMES", "DATASETS", "ENCODERS", "LIKELIHOODS",
-    "SCHEDULES",
+    "CLASS_NAMES", "DATASETS", "ENCODERS", "LIKELIHOODS", "SCHEDULES", "STRATEGIES",
     "ConfigError", "DataError", "KLDivergence", "KLSchedule", "KLScheduleCallback", "Likelihood",
-    "RunDirError", "TfpVaeError",
+    "NonBinaryBernoulliWarning", "NonFiniteLossError", "RunDirError", "TfpVaeError",
     "VAE", "VAEConfig",
-    "binarize_images", "build_decoder", "build_encoder", "build_vae", "check_images", "evaluate",
+    "binarize_images", "build_decoder", "build_encoder", "build_vae", "check_images",
+    "check_labels", "evaluate",
     "load", "load_config", "load_data_for", "load_dataset", "load_fashion_mnist", "load_history",
-    "load_mnist", "load_uint8", "posterior_means", "save", "scale_images", "standard_normal_prior",
-    "train",
+    "load_mnist", "load_uint8", "make_optimizer", "make_strategy", "op_determinism",
+    "posterior_means", "save", "scale_images", "standard_normal_prior", "train",
     # beta-VAE studies (sweeps and their pictures)
-    "NonBinaryBernoulliWarning", "SweepPoint", "active_units_vs_beta", "compare_reconstructions", "compare_samples",
+    "SweepPoint", "active_units_vs_beta", "compare_reconstructions", "compare_samples",
     "grid_points", "load_results", "rate_distortion", "shard_points", "sweep", "traversals_by_beta",
 ]

@@ -5,6 +5,8 @@
     tfp-vae sweep --out runs/beta --latent-dim 10 --grid beta 0.5 1 4 --grid seed 0 1 --shard 1/2
     tfp-vae evaluate runs/default --num-samples 1000  # metrics.json: elbo, nll, kl, iwae, ...
     tfp-vae plot runs/default                         # PNGs into runs/default/plots/
+    tfp-vae train --out runs/b4 --beta 4 --latent-dim 10 --encoder conv   # again: resumes, or no-op
+    tfp-vae train --out runs/gpus --strategy mirrored                 # every GPU of this machine
 
 Every `VAEConfig` field is a flag (`--latent-dim`, `--kl-style`, ...), with the field's help text.
 """
@@ -43,13 +45,22 @@ def add_config_flags(parser: argparse.ArgumentParser) -> None:
         kwargs = {"default": None, "help": f"{field.metadata['help']} (default: {default})"}
         if isinstance(default, tuple):
             kwargs.update(type=int, nargs="+", metavar="N")
-        elif isinstance(default, bool) or default is None:
+        elif isinstance(default, bool):
+            kwargs.update(type=_boolean, metavar="{true,false}")
+        elif default is None:
             kwargs.update(type=str)
         else:
             kwargs.update(type=type(default))
         if field.name in choices:
             kwargs["choices"] = choices[field.name]
         parser.add_argument("--" + field.name.replace("_", "-"), dest=field.name, **kwargs)
+
+
+def _boolean(text: str) -> bool:
+    words = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
+    if text.lower() not in words:
+        raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+    return words[text.lower()]
 
 
 def config_from_args(args, base: VAEConfig | None = None) -> VAEConfig:
@@ -66,7 +77,8 @@ def _train(args) -> int:
     from tfp_vae.train import train
 
     config = config_from_args(args)
-    _, history = train(config, out_dir=args.out, data_dir=args.data_dir, verbose=args.verbose)
+    _, history = train(config, out_dir=args.out, data_dir=args.data_dir, verbose=args.verbose,
+                       strategy=args.strategy)
     last = {k: round(v[-1], 3) for k, v in history.items()}
     print(f"trained {config.epochs} epoch(s) into {args.out}; last epoch (nats per example): {last}")
     return 0
@@ -131,8 +143,9 @@ def build_parser() -> argparse.ArgumentParser:
     train = sub.add_parser(
         "train",
         help="train a VAE into a run directory",
-        description="Train a VAE; writes config.json, model.weights.h5, history.csv and "
-        "history.json into --out. Validates on the test split every epoch.",
+        description="Train a VAE; writes config.json, model.weights.h5, history.csv, "
+        "history.json, status.json and a checkpoint per epoch into --out. Validates on the test "
+        "split every epoch. Rerunning the same command resumes after the last completed epoch.",
     )
     train.add_argument("--out", required=True, help="run directory to write (created if missing)")
     data_help = ("folder with the four IDX .gz files (default: $TFP_VAE_DATA_DIR, "
@@ -140,6 +153,11 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--data-dir", default=None, help=data_help)
     train.add_argument("--verbose", type=int, default=1, choices=[0, 1, 2],
                        help="Keras progress output: 0 silent, 1 progress bar, 2 one line per epoch")
+    from tfp_vae.distribute import STRATEGIES
+
+    train.add_argument("--strategy", default="default", choices=sorted(STRATEGIES),
+                       help="tf.distribute strategy: 'mirrored' uses every GPU of this machine, "
+                       "'multiworker' several machines described by $TF_CONFIG (default: one device)")
     add_config_flags(train)
     train.set_defaults(run=_train)
 

@@ -75,6 +75,17 @@ class VAEConfig:
     batch_size: int = _field(32, "Examples per training step.")
     learning_rate: float = _field(1e-3, "Adam learning rate.")
     seed: int = _field(0, "Random seed for weights, sampling and data order.")
+    train_examples: int = _field(
+        0, "Train on the first N training images only (0: all); for quick runs and tests."
+    )
+    clip_norm: float = _field(
+        0.0, "Clip each step's gradients to this global norm (0: no clipping)."
+    )
+    deterministic: bool = _field(
+        False,
+        "Make TensorFlow ops deterministic (tf.config.experimental.enable_op_determinism) so "
+        "the same config and seed give bit-identical weights on CPU; a little slower.",
+    )
 
     def __post_init__(self):
         # Lists from JSON or the CLI become tuples so the config stays hashable and comparable.
@@ -122,8 +133,13 @@ class VAEConfig:
              "must be a finite number > 0.")
         need(_is_real(self.learning_rate) and self.learning_rate > 0, "learning_rate",
              "must be a finite number > 0.")
-        need(isinstance(self.seed, int) and not isinstance(self.seed, bool) and self.seed >= 0,
-             "seed", "must be an integer >= 0.")
+        for name in ("seed", "train_examples"):
+            value = getattr(self, name)
+            need(isinstance(value, int) and not isinstance(value, bool) and value >= 0,
+                 name, "must be an integer >= 0.")
+        need(_is_real(self.clip_norm) and self.clip_norm >= 0, "clip_norm",
+             "must be a finite number >= 0 (0 turns clipping off).")
+        need(isinstance(self.deterministic, bool), "deterministic", "must be True or False.")
         need(
             isinstance(self.input_shape, tuple) and len(self.input_shape) == 3
             and all(isinstance(s, int) and s >= 1 for s in self.input_shape),

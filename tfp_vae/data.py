@@ -244,6 +244,17 @@ def check_images(x, input_shape, likelihood: str) -> None:
             f"images have shape {x.shape}, without a channel axis; the model expects "
             f"[N, {', '.join(map(str, expected))}]. Add it with x[..., None]."
         )
+    if x.ndim == len(expected) + 2 and x.shape[1:-1] == expected and x.shape[-1] == 1:
+        raise DataError(
+            f"images have shape {x.shape}, with an extra trailing axis; the model expects "
+            f"[N, {', '.join(map(str, expected))}]. Drop it with x[..., 0]."
+        )
+    if x.ndim == len(expected) + 1 and x.shape[1:-1] == expected[:-1] and x.shape[-1] != expected[-1]:
+        raise DataError(
+            f"images have {x.shape[-1]} channel(s) (shape {x.shape}); the model expects "
+            f"{expected[-1]}. Set VAEConfig.input_shape=({', '.join(map(str, x.shape[1:]))}) "
+            "to match the data, or convert the images."
+        )
     if x.ndim != len(expected) + 1 or x.shape[1:] != expected:
         raise DataError(
             f"images have shape {x.shape}; the model expects [N, {', '.join(map(str, expected))}] "
@@ -252,3 +263,21 @@ def check_images(x, input_shape, likelihood: str) -> None:
     if x.shape[0] == 0:
         raise DataError("the data set is empty (0 images); pass at least one image.")
     likelihoods.get(likelihood).check(x)
+
+
+def check_labels(labels, images, name: str = "labels") -> None:
+    """Raises `DataError` unless `labels` is one label per image of `images` (a 1-D sequence of
+    the same length). `labels=None` is accepted: labels are optional wherever they are taken."""
+    if labels is None:
+        return
+    labels, n = np.asarray(labels), len(images)
+    if labels.ndim != 1:
+        raise DataError(
+            f"{name} must be one label per image (1-D), got shape {labels.shape}; "
+            "flatten them, e.g. labels.reshape(-1)."
+        )
+    if len(labels) != n:
+        raise DataError(
+            f"{name} has {len(labels)} entries but there are {n} images; pass the labels that "
+            "belong to these images (same order, same length)."
+        )

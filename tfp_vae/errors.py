@@ -15,3 +15,8 @@ class DataError(TfpVaeError):
 
 class RunDirError(TfpVaeError):
     """A run directory is missing files or holds files that do not match each other."""
+
+
+class NonFiniteLossError(TfpVaeError):
+    """Training produced a NaN or infinite loss; the message names the epoch and step and says
+    which weights the run directory kept."""

@@ -27,6 +27,7 @@ import tf_keras
 from tfp_vae.config import VAEConfig
 from tfp_vae.data import check_images
 from tfp_vae.decoders import build_decoder
+from tfp_vae.distribute import replica_share
 from tfp_vae.divergence import standard_normal_prior
 from tfp_vae.encoders import build_encoder
 from tfp_vae.likelihoods import NonBinaryBernoulliWarning
@@ -57,6 +58,10 @@ class VAE(tf_keras.Model):
         self._trackers = {
             name: tf_keras.metrics.Mean(name=name) for name in ("loss", "nll", "kl")
         }
+
+    def get_config(self):
+        # Weights files record the config (tf_keras asks for it on every save); never code.
+        return {"config": self.config.to_dict()}
 
     def call(self, x, training=None):
         return self.decoder(self.encoder(x, training=training), training=training)
@@ -105,9 +110,13 @@ class VAE(tf_keras.Model):
         # Weighted by batch size, so an epoch's figure is the mean over examples even when the
         # last batch is short (Keras would otherwise weight every batch equally).
         size = tf.cast(tf.shape(terms["nll"])[0], tf.float32)
-        self._trackers["loss"].update_state(terms["loss"], sample_weight=size)
-        self._trackers["nll"].update_state(tf.reduce_mean(terms["nll"]), sample_weight=size)
-        self._trackers["kl"].update_state(tf.reduce_mean(terms["kl"]), sample_weight=size)
+        # Under tf.distribute a replica can get an empty slice of a short last batch: its means
+        # are NaN and weigh nothing, so they are recorded as 0 with weight 0.
+        record = lambda name, value: self._trackers[name].update_state(
+            tf.where(size > 0, value, 0.0), sample_weight=size)
+        record("loss", terms["loss"])
+        record("nll", tf.reduce_mean(terms["nll"]))
+        record("kl", tf.reduce_mean(terms["kl"]))
         return {name: t.result() for name, t in self._trackers.items()}
 
     @property
@@ -155,18 +164,32 @@ class VAE(tf_keras.Model):
         self.apply_gradients(gradients)
         return self._record(terms)
 
+    def _replica_loss_and_gradients(self, x):
+        """`loss_and_gradients` (XLA-compiled) for one replica of a tf.distribute step."""
+        terms, gradients = self._xla("loss_and_gradients")(x)
+        # tf.distribute sums the replicas' gradients: weighting each replica's mean by its share
+        # of the global batch keeps the update that of the global per-example mean.
+        share = replica_share(tf.shape(x)[0])
+        return terms, [g * share for g in gradients]
+
     def train_step(self, data):
         x = self._images(data)
+        if self.config.deterministic:
+            # XLA's random kernels ignore TensorFlow's seeds, so a bit-reproducible (and
+            # bit-identically resumable) run keeps its random draws outside XLA.
+            return self.update(x)
         if tf.distribute.has_strategy():
             # Under a distribution strategy the optimizer sums gradients across replicas, which
             # cannot happen inside XLA: only the per-replica computation is compiled.
-            return self.update(x, self._xla("loss_and_gradients"))
+            return self.update(x, self._replica_loss_and_gradients)
         # One XLA program for the whole step (optimizer update and metrics included): half the
         # CPU time of compiling only the gradient part at batch 32, where op launches dominate.
         return self._xla("update")(x)
 
     def test_step(self, data):
-        return self._record(self._xla("loss_terms")(self._images(data)))
+        x = self._images(data)
+        loss_terms = self.loss_terms if self.config.deterministic else self._xla("loss_terms")
+        return self._record(loss_terms(x))
 
     # ------------------------------------------------------------------ input checks
     def _check(self, x, training=False):

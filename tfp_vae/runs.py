@@ -2,18 +2,23 @@
 
 Layout of RUN_DIR:
     config.json         the `VAEConfig`, which rebuilds the architecture
-    model.weights.h5    the weights (HDF5 arrays only: nothing is unpickled on load)
+    model.weights.h5    the weights (HDF5 arrays only: nothing is unpickled on load), stamped
+                        with the config they belong to
     history.csv / history.json   per-epoch loss, nll, kl and val_ versions (written by `train`)
     latents_before.npz  posterior means of the untrained model on test images (for the
                         before/after latent scatter), with the images' indices
     metrics.json        `tfp-vae evaluate` results; plots/*.png from `tfp-vae plot`
+    status.json, checkpoints/    training state and per-epoch checkpoints (`tfp_vae.checkpoint`)
+    workers/<task>-<i>/ copies written by non-chief workers of a multi-worker run
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
+import warnings
 from pathlib import Path
 
 from tfp_vae.config import VAEConfig
@@ -26,6 +31,7 @@ HISTORY_JSON = "history.json"
 LATENTS_BEFORE = "latents_before.npz"
 METRICS_FILE = "metrics.json"
 LATENT_EXAMPLES = 2000  # test images whose codes the before/after scatter shows
+CONFIG_ATTR = "tfp_vae_config"  # HDF5 attribute of the weights file holding its config JSON
 
 
 def atomic_write(path, write) -> Path:
@@ -37,6 +43,9 @@ def atomic_write(path, write) -> Path:
     os.close(fd)
     try:
         write(tmp)
+        with open(tmp, "rb+") as f:  # on disk before the rename makes it visible
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; run dirs are shared between machines
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
@@ -62,11 +71,48 @@ def load_config(run_dir) -> VAEConfig:
         raise RunDirError(f"{path} is not a valid config: {err}") from err
 
 
+def config_differences(saved: VAEConfig, wanted: VAEConfig) -> str:
+    """'field: saved -> wanted' for every field that differs, comma-separated."""
+    a, b = saved.to_dict(), wanted.to_dict()
+    return ", ".join(f"{k}: {a[k]!r} -> {b[k]!r}" for k in sorted(a) if a[k] != b[k])
+
+
+@contextlib.contextmanager
+def _no_lambda_warning():
+    # tf_keras describes every layer while it walks them to save or load weights, and warns that
+    # tfp.layers' configs hold lambdas; weights files store arrays only and no config is ever loaded.
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="The object being serialized includes a `lambda`")
+        yield
+
+
+def save_weights(model, path) -> Path:
+    """Writes the weights as HDF5 arrays, stamped with the config JSON they belong to."""
+    import h5py
+
+    def write(tmp):
+        with _no_lambda_warning():
+            model.save_weights(tmp)
+        with h5py.File(tmp, "a") as f:
+            f.attrs[CONFIG_ATTR] = model.config.to_json()
+
+    return atomic_write(path, write)
+
+
+def weights_config(path) -> VAEConfig | None:
+    """The config stamped into a weights file by `save_weights` (None if unstamped)."""
+    import h5py
+
+    with h5py.File(path, "r") as f:
+        stamp = f.attrs.get(CONFIG_ATTR)
+    return None if stamp is None else VAEConfig.from_json(stamp)
+
+
 def save(model, run_dir) -> Path:
     """Writes `model.config` and its weights into `run_dir`; returns the folder."""
     run_dir = Path(run_dir)
     save_config(model.config, run_dir)
-    atomic_write(run_dir / WEIGHTS_FILE, lambda tmp: model.save_weights(tmp))
+    save_weights(model, run_dir / WEIGHTS_FILE)
     return run_dir
 
 
@@ -79,10 +125,24 @@ def load(run_dir):
     weights = run_dir / WEIGHTS_FILE
     if not weights.is_file():
         raise RunDirError(f"{weights} is missing; the run in {run_dir} never saved its weights (train it again).")
+    try:
+        stamped = weights_config(weights)
+    except Exception as err:  # not HDF5 at all, or truncated: h5py refuses it
+        raise RunDirError(
+            f"{weights} is not a readable HDF5 weights file ({type(err).__name__}: {err}); it is "
+            "truncated or corrupt. Retrain into a fresh run directory."
+        ) from err
+    if stamped is not None and stamped != config:
+        raise RunDirError(
+            f"{weights} was written for another config than {run_dir / CONFIG_FILE} "
+            f"({config_differences(stamped, config)}); the two files do not belong together. "
+            "Restore the matching config.json or retrain into a fresh run directory."
+        )
     model = build_vae(config)
     try:
-        model.load_weights(str(weights))
-    except Exception as err:  # truncated HDF5, or weights of another architecture
+        with _no_lambda_warning():
+            model.load_weights(str(weights))
+    except Exception as err:  # weights of another architecture
         raise RunDirError(
             f"{weights} cannot be loaded into the model described by {run_dir / CONFIG_FILE} "
             f"({type(err).__name__}: {err}). The file is truncated or belongs to another config; "
@@ -92,8 +152,14 @@ def load(run_dir):
 
 
 def save_history(history: dict, run_dir) -> Path:
-    """history: {metric: [value per epoch]} -> history.json."""
+    """history: {metric: [value per epoch]} -> history.json and history.csv (one row per epoch)."""
     clean = {k: [float(v) for v in vals] for k, vals in history.items()}
+    keys = sorted(clean)
+    rows = [",".join(["epoch", *keys])] + [
+        ",".join([str(epoch), *(repr(clean[k][epoch]) for k in keys)])
+        for epoch in range(len(clean[keys[0]]) if keys else 0)
+    ]
+    atomic_write_text(Path(run_dir) / HISTORY_CSV, "\n".join(rows) + "\n")
     return atomic_write_text(Path(run_dir) / HISTORY_JSON, json.dumps(clean, indent=2))
 
 

@@ -12,10 +12,13 @@ import numpy as np
 import tf_keras
 
 from tfp_vae import runs
+from tfp_vae.checkpoint import CommitEachEpoch, RunCheckpoint
 from tfp_vae.config import VAEConfig
-from tfp_vae.data import load_dataset
+from tfp_vae.data import check_images, check_labels, load_dataset
+from tfp_vae.distribute import agree, make_strategy, worker_subdir
 from tfp_vae.evaluate import posterior_means
 from tfp_vae.model import VAE, build_vae
+from tfp_vae.reproducible import ReseedEachEpoch, op_determinism, shuffled_batches, steps_per_epoch
 
 
 def load_data_for(config: VAEConfig, data_dir=None):
@@ -23,30 +26,66 @@ def load_data_for(config: VAEConfig, data_dir=None):
     return load_dataset(config.dataset, config.likelihood, data_dir, config.binarize, config.seed)
 
 
-def train(config: VAEConfig, out_dir=None, data=None, data_dir=None, verbose=1, callbacks=()):
-    """Trains a fresh model for `config`; returns (model, history {metric: [per epoch]}).
+def make_optimizer(config: VAEConfig) -> tf_keras.optimizers.Optimizer:
+    """Adam at `config.learning_rate`, clipping each step's global gradient norm to
+    `config.clip_norm` when it is > 0 (under tf.distribute: the norm of the summed gradient)."""
+    return tf_keras.optimizers.Adam(config.learning_rate, global_clipnorm=config.clip_norm or None)
 
-    data: ((x_train, y_train), (x_test, y_test)) to use instead of loading `config.dataset`.
-    out_dir: if given, receives config.json, model.weights.h5, history.csv and history.json.
+
+def train(config: VAEConfig, out_dir=None, data=None, data_dir=None, verbose=1, callbacks=(),
+          strategy=None):
+    """Trains a model for `config`; returns (model, history {metric: [per epoch]}).
+
+    data: ((x_train, y_train), (x_test, y_test)) to use instead of loading `config.dataset`
+      (labels may be None); checked against the config before anything is built or written.
+    out_dir: if given, receives config.json, model.weights.h5, history.csv, history.json,
+      status.json and a checkpoint per epoch. Training into a directory that holds a run of the
+      same config resumes it after its last completed epoch; another config is an error.
+    strategy: None, a `tf.distribute.Strategy`, or a name in `tfp_vae.distribute.STRATEGIES`.
     Validation runs on the test split every epoch (history keys val_loss, val_nll, val_kl).
+    A non-finite loss stops training with `NonFiniteLossError` naming the epoch and step.
     """
-    (x, _), (x_test, _) = data if data is not None else load_data_for(config, data_dir)
-    callbacks = list(callbacks)
+    (x, y), (x_test, y_test) = data if data is not None else load_data_for(config, data_dir)
+    if config.train_examples:
+        x, y = x[: config.train_examples], (None if y is None else y[: config.train_examples])
+    for images, labels, split in ((x, y, "training"), (x_test, y_test, "test")):
+        check_images(images, config.input_shape, config.likelihood)
+        check_labels(labels, images, f"{split} labels")
+    strategy = make_strategy(strategy)
+    checkpoint = None
     if out_dir is not None:
-        out_dir = Path(out_dir)
-        runs.save_config(config, out_dir)  # first, so even a crashed run says what it was
-        callbacks.append(tf_keras.callbacks.CSVLogger(str(out_dir / runs.HISTORY_CSV)))
-    model: VAE = build_vae(config)
-    if out_dir is not None:  # the untrained model's codes, for the before/after latent picture
-        index = np.arange(min(len(x_test), runs.LATENT_EXAMPLES))
-        runs.save_latents(posterior_means(model, x_test[index]), index, out_dir)
-    model.compile(optimizer=tf_keras.optimizers.Adam(config.learning_rate))
-    fit = model.fit(
-        x, validation_data=(x_test,), epochs=config.epochs, batch_size=config.batch_size,
-        shuffle=True, verbose=verbose, callbacks=callbacks,
-    )
-    history = {k: [float(v) for v in vals] for k, vals in fit.history.items()}
-    if out_dir is not None:
-        runs.save(model, out_dir)
-        runs.save_history(history, out_dir)
+        sub = worker_subdir(strategy)
+        checkpoint = RunCheckpoint(out_dir, config, Path(out_dir) / sub if sub else None)
+    with op_determinism(config.deterministic):
+        with strategy.scope():
+            model: VAE = build_vae(config)
+            model.compile(optimizer=make_optimizer(config))
+            # Every worker creates the optimizer's variables now, in the same order (creating a
+            # distributed variable is a collective step), whether it resumes or not.
+            model.optimizer.build(model.trainable_variables)
+            done, history = checkpoint.restore(model) if checkpoint else (0, {})
+            agree(strategy, done, "the number of completed epochs to resume from")
+        if checkpoint is not None:
+            checkpoint.commit(model, done, history)  # the starting point is a good state too
+            if done == 0:  # the untrained model's codes, for the before/after latent picture
+                index = np.arange(min(len(x_test), runs.LATENT_EXAMPLES))
+                runs.save_latents(posterior_means(model, x_test[index]), index, out_dir)
+            if done and verbose:
+                print(f"{out_dir}: resuming after epoch {done} of {config.epochs}"
+                      if done < config.epochs else f"{out_dir}: already trained ({done} epochs)")
+        steps = steps_per_epoch(len(x), config.batch_size)
+        keeper = CommitEachEpoch(checkpoint, history, steps)
+        if done < config.epochs:
+            model.fit(
+                shuffled_batches(x, config.batch_size, config.seed, done, config.epochs),
+                steps_per_epoch=steps, initial_epoch=done, epochs=config.epochs,
+                validation_data=(x_test,), validation_batch_size=config.batch_size,
+                verbose=verbose, callbacks=[ReseedEachEpoch(config.seed), *callbacks, keeper],
+            )
+        completed = len(next(iter(history.values()), []))
+        keeper.raise_if_stopped(completed)
+        if checkpoint is not None and done < config.epochs:
+            # Again after fit: a callback may have changed the weights at the end (early stopping
+            # restoring its best epoch) or stopped training early.
+            checkpoint.publish(model, completed, history)
     return model, history
