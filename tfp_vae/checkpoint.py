@@ -160,7 +160,11 @@ class CommitEachEpoch(tf_keras.callbacks.Callback):
         # logs["loss"] is the epoch's running mean: it turns non-finite at the first bad step.
         loss = (logs or {}).get("loss")
         if self.bad is None and loss is not None and not math.isfinite(float(loss)):
-            self.bad = (self.epoch, batch + 1, float(loss))
+            # With steps_per_execution = n Keras reports once per block of n steps: the bad step
+            # lies in the block that ends here.
+            block = getattr(self.model, "_steps_per_execution", None)
+            block = 1 if block is None else int(block)
+            self.bad = (self.epoch, (max(batch + 2 - block, 1), batch + 1), float(loss))
             self.model.stop_training = True
 
     def on_epoch_end(self, epoch, logs=None):
@@ -175,8 +179,9 @@ class CommitEachEpoch(tf_keras.callbacks.Callback):
         """After fit: raises `NonFiniteLossError` naming epoch and step if training was stopped."""
         if self.bad is None:
             return
-        epoch, step, loss = self.bad
-        where = f"epoch {epoch + 1}, step {step} of {self.steps}"
+        epoch, (first, last), loss = self.bad
+        steps = f"step {last}" if first == last else f"one of steps {first}-{last}"
+        where = f"epoch {epoch + 1}, {steps} of {self.steps}"
         if self.checkpoint is None:
             kept = "no run directory was given, so nothing was saved"
         else:

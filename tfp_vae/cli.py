@@ -90,7 +90,7 @@ def _sweep(args) -> int:
     table = sweep(
         config_from_args(args), parse_grid(args.grid), args.out, shard=parse_shard(args.shard),
         num_samples=args.num_samples, eval_batch_size=args.eval_batch_size,
-        train_examples=args.train_examples, test_examples=args.test_examples,
+        train_examples=args.train_examples or None, test_examples=args.test_examples,
         data_dir=args.data_dir, verbose=1 if args.verbose else 0,
     )
     columns = ["run", *(m for m in TABLE_METRICS if m in table.columns)]
@@ -179,8 +179,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="importance samples K for the iwae estimate (default: 1000)")
     sweep.add_argument("--eval-batch-size", type=int, default=None,
                        help="test images per evaluation chunk (default: evaluate's own)")
-    sweep.add_argument("--train-examples", type=int, default=None,
-                       help="train on the first N training images only (default: all)")
+    # --train-examples comes with the config flags (VAEConfig.train_examples).
     sweep.add_argument("--test-examples", type=int, default=None,
                        help="evaluate on the first N test images only (default: all)")
     sweep.add_argument("--data-dir", default=None, help=data_help)

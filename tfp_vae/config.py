@@ -83,8 +83,9 @@ class VAEConfig:
     )
     deterministic: bool = _field(
         False,
-        "Make TensorFlow ops deterministic (tf.config.experimental.enable_op_determinism) so "
-        "the same config and seed give bit-identical weights on CPU; a little slower.",
+        "Make TensorFlow ops deterministic (tf.config.experimental.enable_op_determinism) and "
+        "keep random draws out of XLA, so the same config and seed give bit-identical weights "
+        "on CPU, also across a resume; slower.",
     )
 
     def __post_init__(self):

@@ -17,7 +17,7 @@ from tfp_vae.config import VAEConfig
 from tfp_vae.data import check_images, check_labels, load_dataset
 from tfp_vae.distribute import agree, make_strategy, worker_subdir
 from tfp_vae.evaluate import posterior_means
-from tfp_vae.model import VAE, build_vae
+from tfp_vae.model import STEPS_PER_EXECUTION, VAE, build_vae
 from tfp_vae.reproducible import ReseedEachEpoch, op_determinism, shuffled_batches, steps_per_epoch
 
 
@@ -59,7 +59,10 @@ def train(config: VAEConfig, out_dir=None, data=None, data_dir=None, verbose=1, 
     with op_determinism(config.deterministic):
         with strategy.scope():
             model: VAE = build_vae(config)
-            model.compile(optimizer=make_optimizer(config))
+            # Keras calls batch-level callbacks once per `steps_per_execution` block: a caller's
+            # own callbacks see every step, at the cost of the blocks' speed.
+            per_call = 1 if callbacks else STEPS_PER_EXECUTION
+            model.compile(optimizer=make_optimizer(config), steps_per_execution=per_call)
             # Every worker creates the optimizer's variables now, in the same order (creating a
             # distributed variable is a collective step), whether it resumes or not.
             model.optimizer.build(model.trainable_variables)
