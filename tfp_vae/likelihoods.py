@@ -163,11 +163,15 @@ def _beta(t):
     return tfd.Beta(concentration1=concentration[..., 0], concentration0=concentration[..., 1])
 
 
+def _scale_unit(x):
+    return np.asarray(x, np.float32) / 255.0
+
+
 register(Likelihood(
     name="bernoulli",
     params_per_pixel=1,
     make=_bernoulli,
-    scale=lambda x: np.asarray(x, np.float32) / 255.0,
+    scale=_scale_unit,
     check=_check_bernoulli,
     support="[0, 1] (binary for a normalised density)",
     description="IndependentBernoulli over pixels, from logits.",
@@ -198,10 +202,6 @@ def _normal_learned(t):
     # t [..., H, W, C, 2]: mean, and a softplus scale per pixel (floored so log_prob stays finite
     # on constant pixels such as a black background).
     return tfd.Normal(loc=t[..., 0], scale=tf.math.softplus(t[..., 1]) + _EPS)
-
-
-def _scale_unit(x):
-    return np.asarray(x, np.float32) / 255.0
 
 
 register(Likelihood(
