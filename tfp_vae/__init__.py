@@ -26,6 +26,7 @@ from tfp_vae.data import (
 )
 from tfp_vae.decoders import build_decoder
 from tfp_vae.divergence import KLDivergence, standard_normal_prior
+from tfp_vae.dsprites import DSprites, load_dsprites
 from tfp_vae.distribute import STRATEGIES, make_strategy
 from tfp_vae.encoders import ENCODERS, build_encoder
 from tfp_vae.evaluate import evaluate, posterior_means
@@ -60,4 +61,6 @@ __all__ = [
     # beta-VAE studies (sweeps and their pictures)
     "SweepPoint", "active_units_vs_beta", "compare_reconstructions", "compare_samples",
     "grid_points", "load_results", "rate_distortion", "shard_points", "sweep", "traversals_by_beta",
+    # data sets: dSprites
+    "DSprites", "load_dsprites",
 ]
