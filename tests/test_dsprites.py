@@ -83,7 +83,7 @@ def test_translation_moves_the_centroid_by_one_pixel_per_step(full):
     (r0, c0), (r1, c1), (r2, c2), (r3, c3) = map(_centroid, images)
     assert (c1 - c0, r1 - r0) == pytest.approx((1.0, 0.0))  # pos_x: one column to the right
     assert (c2 - c0, r2 - r0) == pytest.approx((0.0, 1.0))  # pos_y: one row down
-    assert c3 - c0 == pytest.approx(7.0)
+    assert (c3 - c0, r3 - r0) == pytest.approx((7.0, 0.0))
     np.testing.assert_array_equal(np.roll(images[0], 7, axis=1), images[3])
 
 
