@@ -43,6 +43,7 @@ from tfp_vae.plots import (
     rate_distortion,
     traversals_by_beta,
 )
+from tfp_vae.sources import SOURCES
 from tfp_vae.sweep import SweepPoint, grid_points, load_results, shard_points, sweep
 from tfp_vae.train import load_data_for, make_optimizer, train
 
@@ -61,6 +62,6 @@ __all__ = [
     # beta-VAE studies (sweeps and their pictures)
     "SweepPoint", "active_units_vs_beta", "compare_reconstructions", "compare_samples",
     "grid_points", "load_results", "rate_distortion", "shard_points", "sweep", "traversals_by_beta",
-    # data sets: dSprites
-    "DSprites", "load_dsprites",
+    # data sets: own images (the sources registry) and dSprites
+    "SOURCES", "DSprites", "load_dsprites",
 ]

@@ -102,7 +102,7 @@ def base_masks() -> np.ndarray:
     return masks
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, eq=False)  # eq=False: the grid holds numpy arrays
 class DSprites:
     """One variant of the dSprites grid; images rendered on demand (see the module docstring)."""
 
@@ -146,7 +146,7 @@ class DSprites:
         sizes = np.asarray(self.factor_sizes)
         if classes.size and ((classes < 0) | (classes >= sizes)).any():
             raise DataError(f"dSprites ({self.variant}) factor classes must lie below {self.factor_sizes}.")
-        return np.ravel_multi_index(tuple(classes.T), self.factor_sizes)
+        return np.asarray(np.ravel_multi_index(tuple(classes.T), self.factor_sizes), np.int64)
 
     def sample_factors(self, n: int, rng) -> np.ndarray:
         """int64 [n, 5]: factor classes drawn uniformly and independently with `rng`
