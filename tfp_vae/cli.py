@@ -23,7 +23,9 @@ from tfp_vae.config import BINARIZE, KL_MODES, KL_STYLES, VAEConfig
 def _choices():
     from tfp_vae.data import DATASETS
     from tfp_vae.encoders import ENCODERS
+    from tfp_vae.hidden import HIDDEN_ACTIVATIONS
     from tfp_vae.likelihoods import LIKELIHOODS
+    from tfp_vae.priors import PRIORS
     from tfp_vae.schedules import SCHEDULES
 
     return {
@@ -34,6 +36,8 @@ def _choices():
         "kl_schedule": sorted(SCHEDULES),
         "dataset": sorted(DATASETS),
         "binarize": [b for b in BINARIZE if b],
+        "prior": sorted(PRIORS),
+        "hidden_activation": sorted(HIDDEN_ACTIVATIONS),
     }
 
 
