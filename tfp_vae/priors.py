@@ -33,6 +33,7 @@ import tf_keras
 from tfp_vae.divergence import standard_normal_prior
 
 tfd = tfp.distributions
+tfde = tfp.experimental.distributions
 
 # Raw scale whose softplus is 1: mixture components start as unit Gaussians.
 _UNIT_SCALE = math.log(math.expm1(1.0))
@@ -107,9 +108,17 @@ class VampPrior(tf_keras.layers.Layer):
         return tf.sigmoid(self.raw_pseudo_inputs)
 
     def distribution(self) -> tfd.Distribution:
-        components = self._encode(self.pseudo_inputs())
+        q = self._encode(self.pseudo_inputs())  # q(z | u_k): N(mu_k, L_k L_k^T), batch [K]
+        # The same Gaussians, parameterised by the precision factor L_k^-T: log p(z) then costs
+        # a matrix-vector product per component instead of a triangular solve broadcast over all
+        # (draw, example, component) triples, which under XLA made a step with K = 500 ~30x
+        # slower (2.1 s instead of ~70 ms for latent_dim 40, batch 32).
+        scale = q.scale.to_dense()
+        inverse = tf.linalg.triangular_solve(scale, tf.eye(scale.shape[-1], batch_shape=tf.shape(scale)[:-2]))
+        components = tfde.MultivariateNormalPrecisionFactorLinearOperator(
+            loc=q.loc, precision_factor=tf.linalg.LinearOperatorLowerTriangular(inverse).adjoint())
         return tfd.MixtureSameFamily(
-            mixture_distribution=tfd.Categorical(logits=tf.zeros(components.batch_shape)),
+            mixture_distribution=tfd.Categorical(logits=tf.zeros(tf.shape(q.loc)[:-1])),
             components_distribution=components,
             name="prior",
         )
