@@ -111,10 +111,11 @@ class VampPrior(tf_keras.layers.Layer):
         q = self._encode(self.pseudo_inputs())  # q(z | u_k): N(mu_k, L_k L_k^T), batch [K]
         # The same Gaussians, parameterised by the precision factor L_k^-T: log p(z) then costs
         # a matrix-vector product per component instead of a triangular solve broadcast over all
-        # (draw, example, component) triples, which under XLA made a step with K = 500 ~30x
-        # slower (2.1 s instead of ~70 ms for latent_dim 40, batch 32).
+        # (draw, example, component) triples, which under XLA made a training step with K = 500
+        # (latent_dim 40, hidden 300-300, batch 32) take 2.1 s instead of 0.35 s on 2 CPU cores.
         scale = q.scale.to_dense()
-        inverse = tf.linalg.triangular_solve(scale, tf.eye(scale.shape[-1], batch_shape=tf.shape(scale)[:-2]))
+        identity = tf.eye(scale.shape[-1], batch_shape=tf.shape(scale)[:-2])
+        inverse = tf.linalg.triangular_solve(scale, identity)  # L_k^-1, lower triangular
         components = tfde.MultivariateNormalPrecisionFactorLinearOperator(
             loc=q.loc, precision_factor=tf.linalg.LinearOperatorLowerTriangular(inverse).adjoint())
         return tfd.MixtureSameFamily(
