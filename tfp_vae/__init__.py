@@ -31,8 +31,10 @@ from tfp_vae.dsprites import DSprites, load_dsprites
 from tfp_vae.encoders import ENCODERS, build_encoder
 from tfp_vae.evaluate import evaluate, posterior_means
 from tfp_vae.errors import ConfigError, DataError, NonFiniteLossError, RunDirError, TfpVaeError
+from tfp_vae.hidden import HIDDEN_ACTIVATIONS, Gated
 from tfp_vae.likelihoods import LIKELIHOODS, Likelihood, NonBinaryBernoulliWarning
 from tfp_vae.model import VAE, build_vae
+from tfp_vae.priors import PRIORS, build_prior
 from tfp_vae.reproducible import op_determinism
 from tfp_vae.runs import load, load_config, load_history, save
 from tfp_vae.schedules import SCHEDULES, KLSchedule, KLScheduleCallback
@@ -64,4 +66,6 @@ __all__ = [
     "grid_points", "load_results", "rate_distortion", "shard_points", "sweep", "traversals_by_beta",
     # data sets: own images (the sources registry) and dSprites
     "SOURCES", "DSprites", "load_dsprites",
+    # learned priors and gated bodies (issue 9)
+    "HIDDEN_ACTIVATIONS", "PRIORS", "Gated", "build_prior",
 ]

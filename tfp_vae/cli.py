@@ -22,7 +22,9 @@ from tfp_vae.config import BINARIZE, KL_MODES, KL_STYLES, VAEConfig
 
 def _choices():
     from tfp_vae.encoders import ENCODERS
+    from tfp_vae.hidden import HIDDEN_ACTIVATIONS
     from tfp_vae.likelihoods import LIKELIHOODS
+    from tfp_vae.priors import PRIORS
     from tfp_vae.schedules import SCHEDULES
 
     return {
@@ -32,6 +34,8 @@ def _choices():
         "kl_style": list(KL_STYLES),
         "kl_schedule": sorted(SCHEDULES),
         "binarize": [b for b in BINARIZE if b],
+        "prior": sorted(PRIORS),
+        "hidden_activation": sorted(HIDDEN_ACTIVATIONS),
     }
 
 

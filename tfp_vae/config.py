@@ -91,6 +91,23 @@ class VAEConfig:
         "keep random draws out of XLA, so the same config and seed give bit-identical weights "
         "on CPU, also across a resume; slower.",
     )
+    # Priors and bodies (issue 9).
+    prior: str = _field(
+        "standard",
+        "Prior p(z) (tfp_vae.PRIORS): 'standard' N(0, I), 'mixture' (learned Gaussian mixture) or "
+        "'vamp' (VampPrior: learned pseudo-inputs through the encoder); the learned ones need "
+        "kl='sampled'.",
+    )
+    prior_components: int = _field(
+        10,
+        "Components K of a learned prior: Gaussians of 'mixture', pseudo-inputs of 'vamp' (the "
+        "VampPrior paper uses 500). The sampled KL costs K posterior log-densities per draw.",
+    )
+    hidden_activation: str = _field(
+        "relu",
+        "Hidden layers of the bodies (tfp_vae.HIDDEN_ACTIVATIONS): 'relu' or 'gated' "
+        "(h = (W x + b) * sigmoid(V x + c)).",
+    )
 
     # Own images and generated data sets (tfp_vae.sources).
     test_fraction: float = _field(
@@ -115,7 +132,9 @@ class VAEConfig:
         """Raises `ConfigError` (a `ValueError`) naming the first bad field and how to fix it."""
         from tfp_vae.data import DATASETS
         from tfp_vae.encoders import ENCODERS
+        from tfp_vae.hidden import HIDDEN_ACTIVATIONS
         from tfp_vae.likelihoods import LIKELIHOODS
+        from tfp_vae.priors import PRIORS
         from tfp_vae.schedules import SCHEDULES
         from tfp_vae.sources import describe_sources, source_for
 
@@ -177,6 +196,13 @@ class VAEConfig:
         need(self.binarize is None or self.likelihood == "bernoulli", "binarize",
              f"binarization only makes sense for the 'bernoulli' likelihood, not "
              f"{self.likelihood!r}; set binarize=None.")
+        need(self.prior in PRIORS, "prior", f"unknown prior; choose one of {sorted(PRIORS)}.")
+        positive_int("prior_components")
+        need(self.kl == "sampled" or PRIORS[self.prior].analytic_kl, "kl",
+             f"the {self.prior!r} prior has no analytic KL against the posterior; set "
+             f"kl='sampled' (the Monte Carlo estimate with kl_samples draws).")
+        need(self.hidden_activation in HIDDEN_ACTIVATIONS, "hidden_activation",
+             f"unknown hidden activation; choose one of {sorted(HIDDEN_ACTIVATIONS)}.")
 
     # ------------------------------------------------------------------ JSON
     def to_dict(self) -> dict[str, Any]:

@@ -18,14 +18,16 @@ import tf_keras
 
 from tfp_vae import likelihoods
 from tfp_vae.encoders import conv_filters, conv_spatial
+from tfp_vae.hidden import hidden_layer
 
 layers = tf_keras.layers
 
 
 def mlp_body(cfg, params_size: int) -> list:
-    """z -> Dense(u, relu) for u in reversed(hidden_units) -> Dense(params_size)."""
+    """z -> Dense(u) for u in reversed(hidden_units) -> Dense(params_size), the hidden layers relu or
+    gated (`cfg.hidden_activation`)."""
     return [
-        layers.Dense(units, activation="relu", name=f"dense_{i}")
+        hidden_layer(cfg.hidden_activation, layers.Dense, units, name=f"dense_{i}")
         for i, units in enumerate(reversed(cfg.hidden_units))
     ] + [layers.Dense(params_size, name="likelihood_params")]
 
@@ -34,8 +36,10 @@ def conv_body(cfg, params_size: int) -> list:
     """z -> Dense -> [h, w, f_last] -> L stride-2 Conv2DTranspose -> crop to H x W -> params.
 
     h, w are the encoder's final spatial size, so for 28 x 28 and L = 3 the map grows
-    4 -> 8 -> 16 -> 32 and is cropped to 28.
+    4 -> 8 -> 16 -> 32 and is cropped to 28. The hidden layers (all but the last conv) are relu or
+    gated (`cfg.hidden_activation`).
     """
+    hidden = cfg.hidden_activation
     height, width, channels = cfg.input_shape
     h, w = conv_spatial(cfg)
     filters = conv_filters(cfg)
@@ -44,13 +48,13 @@ def conv_body(cfg, params_size: int) -> list:
     per_pixel = params_size // (height * width * channels)
     return (
         [
-            layers.Dense(cfg.conv_dense, activation="relu", name="dense"),
-            layers.Dense(h * w * filters[-1], activation="relu", name="dense_to_map"),
+            hidden_layer(hidden, layers.Dense, cfg.conv_dense, name="dense"),
+            hidden_layer(hidden, layers.Dense, h * w * filters[-1], name="dense_to_map"),
             layers.Reshape((h, w, filters[-1]), name="to_map"),
         ]
         + [
-            layers.Conv2DTranspose(f, cfg.conv_kernel, strides=2, padding="same",
-                                   activation="relu", name=f"deconv_{i}")
+            hidden_layer(hidden, layers.Conv2DTranspose, f, cfg.conv_kernel, strides=2,
+                         padding="same", name=f"deconv_{i}")
             for i, f in enumerate(reversed(filters))
         ]
         + [

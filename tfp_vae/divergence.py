@@ -29,7 +29,8 @@ class KLDivergence:
     """Per-example KL(q || prior), exact or Monte Carlo, weighted by beta (or capacity objective).
 
     Args:
-      prior: p(z), a distribution with event [latent_dim].
+      prior: p(z), a distribution with event [latent_dim], or a function of no arguments returning
+        the current one (a learned prior, rebuilt from its variables at every loss).
       beta: weight of the KL in the loss (>= 0).
       mode: "exact" (analytic) or "sampled" (mean over `num_samples` draws z ~ q of
         log q(z) - log p(z)).
@@ -55,10 +56,11 @@ class KLDivergence:
     def per_example(self, q) -> tf.Tensor:
         """q: batch [B] of distributions over z -> KL [B] in nats."""
         q = getattr(q, "_tfp_distribution", q)  # a tfp.layers tensor carries its distribution
+        prior = self.prior() if callable(self.prior) else self.prior
         if self.mode == "exact":
-            return tfd.kl_divergence(q, self.prior)
+            return tfd.kl_divergence(q, prior)
         z = q.sample(self.num_samples)  # [S, B, latent_dim]
-        return tf.reduce_mean(q.log_prob(z) - self.prior.log_prob(z), axis=0)
+        return tf.reduce_mean(q.log_prob(z) - prior.log_prob(z), axis=0)
 
     def weighted(self, kl_total, count) -> tf.Tensor:
         """The penalty for `count` examples whose KLs sum to `kl_total` (nats), times `count`.

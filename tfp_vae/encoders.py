@@ -17,18 +17,22 @@ from __future__ import annotations
 
 import math
 
+import tensorflow_probability as tfp
 import tf_keras
 
 from tfp_vae import schedules
-from tfp_vae.divergence import KLDivergence, posterior_head
+from tfp_vae.divergence import KLDivergence, PosteriorTriL, posterior_distribution, posterior_head
+from tfp_vae.hidden import hidden_layer
 
 layers = tf_keras.layers
+tfd = tfp.distributions
 
 
 def mlp_body(cfg) -> list:
-    """[B, H, W, C] -> flatten -> Dense(u, relu) for u in cfg.hidden_units -> [B, hidden_units[-1]]."""
+    """[B, H, W, C] -> flatten -> Dense(u) for u in cfg.hidden_units -> [B, hidden_units[-1]], each
+    hidden layer relu or gated (`cfg.hidden_activation`)."""
     return [layers.Flatten(name="flatten")] + [
-        layers.Dense(units, activation="relu", name=f"dense_{i}")
+        hidden_layer(cfg.hidden_activation, layers.Dense, units, name=f"dense_{i}")
         for i, units in enumerate(cfg.hidden_units)
     ]
 
@@ -46,14 +50,16 @@ def conv_spatial(cfg) -> tuple[int, int]:
 
 
 def conv_body(cfg) -> list:
-    """[B, H, W, C] -> L stride-2 Conv2D (filters doubling) -> flatten -> Dense(conv_dense)."""
+    """[B, H, W, C] -> L stride-2 Conv2D (filters doubling) -> flatten -> Dense(conv_dense), the
+    hidden layers relu or gated (`cfg.hidden_activation`)."""
+    hidden = cfg.hidden_activation
     convs = [
-        layers.Conv2D(f, cfg.conv_kernel, strides=2, padding="same", activation="relu", name=f"conv_{i}")
+        hidden_layer(hidden, layers.Conv2D, f, cfg.conv_kernel, strides=2, padding="same", name=f"conv_{i}")
         for i, f in enumerate(conv_filters(cfg))
     ]
     return convs + [
         layers.Flatten(name="flatten"),
-        layers.Dense(cfg.conv_dense, activation="relu", name="dense"),
+        hidden_layer(hidden, layers.Dense, cfg.conv_dense, name="dense"),
     ]
 
 
@@ -69,6 +75,8 @@ ENCODERS = {"mlp": mlp_body, "conv": conv_body, "linear": linear_body}
 def build_encoder(cfg, prior) -> tf_keras.Sequential:
     """images [B, *cfg.input_shape] -> q(z|x) with event [cfg.latent_dim]; KL as `cfg.kl_style`.
 
+    prior: p(z), a distribution, or a function returning the current one (a learned prior).
+
     The encoder's `divergence` attribute is its `KLDivergence`, whose beta (and capacity, for the
     'capacity' schedule) a `KLScheduleCallback` moves during training.
     """
@@ -83,3 +91,18 @@ def build_encoder(cfg, prior) -> tf_keras.Sequential:
     )
     encoder.divergence = divergence
     return encoder
+
+
+def posterior_without_kl(encoder, x, latent_dim: int) -> tfd.MultivariateNormalTriL:
+    """q(z|x) for images x [B, H, W, C] through `encoder`'s own layers, but adding no KL loss.
+
+    Runs the body and the posterior's parameters, then builds the distribution with
+    `posterior_distribution` instead of the posterior layer, whose activity regularizer (or the
+    `KLAddLoss` after it) would add a KL. This is how the VampPrior encodes its pseudo-inputs.
+    """
+    h = x
+    for layer in encoder.layers:
+        if isinstance(layer, PosteriorTriL):
+            return posterior_distribution(h, latent_dim)
+        h = layer(h)
+    raise ValueError(f"{encoder.name} has no PosteriorTriL layer; build it with build_encoder.")

@@ -7,16 +7,22 @@ For images x and K draws z_k ~ q(z|x), with log-weights
 the metrics (per-example means over x, in nats, always at beta = 1 whatever the training beta) are
 
     nll  = -1/K sum_k log p(x|z_k)                       distortion, Monte Carlo over the K draws
-    kl   = KL(q(z|x) || p(z))                            rate, analytic
+    kl   = KL(q(z|x) || p(z))                            rate, analytic for the standard prior; for
+                                                         a learned prior (no closed form) the Monte
+                                                         Carlo estimate 1/K sum_k log q(z_k|x) - log p(z_k)
+                                                         over the same K draws
     elbo = -(nll + kl)
     iwae = logsumexp_k(log w_k) - log K                  importance-weighted bound on log p(x)
 
-with elbo <= E[iwae] <= log p(x), and iwae -> log p(x) as K grows. Also
+with elbo <= E[iwae] <= log p(x), and iwae -> log p(x) as K grows (with a learned prior elbo <= iwae
+holds draw for draw: the mean of the log w_k is at most their log-mean-exp). p(z) is the model's
+current prior, `model.prior`. Also
     bits_per_dim = -iwae / (D ln 2)                      D = pixels per image
     kl_per_dim   [latent_dim]: the KL's chain-rule parts, KL = sum_d E_q KL(q(z_d|z_<d, x) || N(0, 1)),
                  which for a full-covariance posterior with Cholesky factor L are
                  0.5 (Sigma_dd + mu_d^2 - 1 - 2 log L_dd); they sum exactly to `kl` (for a diagonal
-                 posterior, the usual per-dimension KLs)
+                 posterior, the usual per-dimension KLs). They assume p(z) = N(0, I): None for a
+                 learned prior, whose KL does not split over dimensions
     active_units = #{d : Var_x(E_q[z_d | x]) > 0.01}      (Burda et al., 2016)
 
 Work is vectorised over examples and draws and chunked: `batch_size` images at a time, and draws in
@@ -37,6 +43,7 @@ import tensorflow_probability as tfp
 
 from tfp_vae.data import check_images
 from tfp_vae.errors import TfpVaeError
+from tfp_vae.priors import PRIORS
 
 # Images decoded per step: sample blocks hold DRAWS_PER_CHUNK // batch_size draws of each image.
 DRAWS_PER_CHUNK = 20_000
@@ -54,7 +61,7 @@ def evaluate(model, x, num_samples: int = 1000, batch_size: int = 100) -> dict:
 
     Returns dict (per-example means over the N images, nats unless stated):
       elbo, nll, kl, iwae, bits_per_dim: floats;
-      kl_per_dim: float array [latent_dim] summing to kl;
+      kl_per_dim: float array [latent_dim] summing to kl (None unless the prior is N(0, I));
       active_units: int.
     """
     config = model.config
@@ -67,11 +74,12 @@ def evaluate(model, x, num_samples: int = 1000, batch_size: int = 100) -> dict:
 
     draws = max(1, min(int(num_samples), DRAWS_PER_CHUNK // int(batch_size)))
     sums = {"nll": 0.0, "kl": 0.0, "iwae": 0.0}
+    analytic = PRIORS[config.prior].analytic_kl  # only N(0, I): the chain-rule parts apply
     kl_per_dim = np.zeros(config.latent_dim)
     means = []
     for start in range(0, len(x), batch_size):
         xb = tf.constant(x[start:start + batch_size])
-        log_w, log_px_z, kl, kl_parts, mean = _chunk(model, xb, int(num_samples), draws)
+        log_w, log_px_z, kl, kl_parts, mean = _chunk(model, xb, int(num_samples), draws, analytic)
         # log_w, log_px_z [K, b]: log-mean-exp over the K draws, never exponentiating.
         iwae = tf.reduce_logsumexp(log_w, axis=0) - math.log(num_samples)
         sums["iwae"] += float(tf.reduce_sum(iwae))
@@ -89,22 +97,27 @@ def evaluate(model, x, num_samples: int = 1000, batch_size: int = 100) -> dict:
         "kl": kl,
         "iwae": iwae,
         "bits_per_dim": -iwae / (pixels * math.log(2)),
-        "kl_per_dim": kl_per_dim / n,
+        "kl_per_dim": kl_per_dim / n if analytic else None,
         "active_units": active_units(np.concatenate(means)),
     }
 
 
-def _chunk(model, xb, num_samples: int, draws: int):
-    """For images xb [b, ...]: log_w and log p(x|z) [K, b], KL [b], its parts [b, d], E_q z [b, d]."""
+def _chunk(model, xb, num_samples: int, draws: int, analytic: bool):
+    """For images xb [b, ...]: log_w and log p(x|z) [K, b], KL [b], its parts [b, d] (zeros unless
+    `analytic`), E_q z [b, d]."""
     q = model.encoder(xb, training=False)
-    kl, kl_parts = tfp.distributions.kl_divergence(q, model.prior), _chain_rule_kl(q)
     mean, scale = q.mean(), q.scale.to_dense()  # [b, d], Cholesky factor [b, d, d]
     log_w, log_px_z = [], []
     for done in range(0, num_samples, draws):
         w, l = _log_weights(model, mean, scale, xb, min(draws, num_samples - done))
         log_w.append(w)
         log_px_z.append(l)
-    return tf.concat(log_w, 0), tf.concat(log_px_z, 0), kl, kl_parts, mean
+    log_w, log_px_z = tf.concat(log_w, 0), tf.concat(log_px_z, 0)
+    if analytic:
+        return log_w, log_px_z, tfp.distributions.kl_divergence(q, model.prior), _chain_rule_kl(q), mean
+    # log q(z_k|x) - log p(z_k) = log p(x|z_k) - log w_k: the K draws already made.
+    kl = tf.reduce_mean(log_px_z - log_w, axis=0)
+    return log_w, log_px_z, kl, tf.zeros_like(mean), mean
 
 
 @tf.function  # a graph is ~30% faster than eager here; traced once per model, batch and `num`

@@ -29,8 +29,9 @@ from tfp_vae.data import check_images
 from tfp_vae.decoders import build_decoder
 from tfp_vae.distribute import replica_share
 from tfp_vae.divergence import standard_normal_prior
-from tfp_vae.encoders import build_encoder
+from tfp_vae.encoders import build_encoder, posterior_without_kl
 from tfp_vae.likelihoods import NonBinaryBernoulliWarning
+from tfp_vae.priors import PRIORS, build_prior
 from tfp_vae.schedules import KLScheduleCallback
 
 tfd = tfp.distributions
@@ -43,21 +44,34 @@ STEPS_PER_EXECUTION = 64
 class VAE(tf_keras.Model):
     """A VAE built from `config`. Calling it on images [B, H, W, C] returns p(x|z), z ~ q(z|x).
 
-    Attributes: `encoder` (images -> q(z|x)), `decoder` (z -> p(x|z)), `prior` (p(z)), `config`.
+    Attributes: `encoder` (images -> q(z|x)), `decoder` (z -> p(x|z)), `prior` (p(z), see
+    `VAE.prior`), `prior_layer` (the layer holding a learned prior's variables), `config`.
     `fit` reports `loss`, `nll` (distortion) and `kl` (rate, unweighted), and `val_` versions.
     """
 
     def __init__(self, config: VAEConfig, **kwargs):
         super().__init__(name=kwargs.pop("name", "vae"), **kwargs)
         self.config = config
-        self.prior = standard_normal_prior(config.latent_dim)
-        self.encoder = build_encoder(config, self.prior)
+        # The VampPrior encodes its pseudo-inputs with the encoder built next (read when called).
+        self.prior_layer = build_prior(
+            config, lambda images: posterior_without_kl(self.encoder, images, config.latent_dim))
+        # Building the encoder runs its layers once symbolically, before a VampPrior could encode
+        # through it; that pass's KL is never used (every call recomputes it), so it sees N(0, I).
+        # From then on the KL reads the model's current prior.
+        self.encoder = build_encoder(config, standard_normal_prior(config.latent_dim))
+        self.encoder.divergence.prior = lambda: self.prior
         self.decoder = build_decoder(config)
         # Compiled step functions by method name (see `_xla`); a plain dict Keras does not track.
         object.__setattr__(self, "_xla_functions", {})
         self._trackers = {
             name: tf_keras.metrics.Mean(name=name) for name in ("loss", "nll", "kl")
         }
+
+    @property
+    def prior(self) -> tfd.Distribution:
+        """p(z), event [latent_dim]: N(0, I), or a learned prior built from its current variables
+        (a new distribution at every read, so read it once per computation)."""
+        return self.prior_layer.distribution()
 
     def get_config(self):
         # Weights files record the config (tf_keras asks for it on every save); never code.
@@ -87,7 +101,8 @@ class VAE(tf_keras.Model):
         Returns dict with
           z    [B, latent_dim]  the posterior draw the decoder saw,
           nll  [B]  -log p(x|z), nats,
-          kl   [B]  KL(q(z|x) || p(z)), analytic, unweighted, nats,
+          kl   [B]  KL(q(z|x) || p(z)), unweighted, nats: analytic, or for a prior without a closed
+                    form the one-draw estimate log q(z|x) - log p(z) at z,
           penalty   scalar, the encoder's KL loss: beta * mean_B KL (sampled KL in "sampled" mode),
           loss      scalar, mean_B nll + penalty (+ any weight regularizers), nats per example.
         """
@@ -101,10 +116,15 @@ class VAE(tf_keras.Model):
         return {
             "z": z,
             "nll": nll,
-            "kl": tfd.kl_divergence(q, self.prior),
+            "kl": self._kl_metric(q, z),
             "penalty": penalty,
             "loss": loss,
         }
+
+    def _kl_metric(self, q, z):
+        if PRIORS[self.config.prior].analytic_kl:
+            return tfd.kl_divergence(q, self.prior)
+        return q.log_prob(z) - self.prior.log_prob(z)
 
     def _record(self, terms) -> dict:
         # Weighted by batch size, so an epoch's figure is the mean over examples even when the
