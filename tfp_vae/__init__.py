@@ -44,6 +44,7 @@ from tfp_vae.plots import (
 )
 from tfp_vae.sweep import SweepPoint, grid_points, load_results, shard_points, sweep
 from tfp_vae.train import load_data_for, make_optimizer, train
+from tfp_vae.disentanglement import dci, disentanglement_metrics, factor_vae_score, mig, sap
 
 __version__ = "0.1.0"
 
@@ -60,4 +61,6 @@ __all__ = [
     # beta-VAE studies (sweeps and their pictures)
     "SweepPoint", "active_units_vs_beta", "compare_reconstructions", "compare_samples",
     "grid_points", "load_results", "rate_distortion", "shard_points", "sweep", "traversals_by_beta",
+    # disentanglement metrics on data with known factors
+    "dci", "disentanglement_metrics", "factor_vae_score", "mig", "sap",
 ]
