@@ -26,6 +26,7 @@ from tfp_vae.data import (
 )
 from tfp_vae.decoders import build_decoder
 from tfp_vae.divergence import KLDivergence, standard_normal_prior
+from tfp_vae.dsprites import DSprites, load_dsprites
 from tfp_vae.distribute import STRATEGIES, make_strategy
 from tfp_vae.encoders import ENCODERS, build_encoder
 from tfp_vae.evaluate import evaluate, posterior_means
@@ -63,4 +64,6 @@ __all__ = [
     "grid_points", "load_results", "rate_distortion", "shard_points", "sweep", "traversals_by_beta",
     # disentanglement metrics on data with known factors
     "dci", "disentanglement_metrics", "factor_vae_score", "mig", "sap",
+    # data sets: dSprites
+    "DSprites", "load_dsprites",
 ]
