@@ -160,3 +160,68 @@ def test_too_few_points_for_the_split_says_how_to_fix_it(factors):
         dis.dci(factors.astype(float), factors)
     with pytest.raises(DataError, match="num_eval"):
         dis.factor_vae_score(_as_codes, GridData(), num_eval=0)
+
+
+# ---------------------------------------------------------------------------- pictures
+dplots = pytest.importorskip("tfp_vae.disentanglement_plots")
+
+
+def _rotation_3d(seed=0):
+    q, _ = np.linalg.qr(np.random.default_rng(seed).normal(size=(3, 3)))
+    return q
+
+
+def test_principal_directions_undo_a_rotation_of_the_code():
+    rotation = _rotation_3d()
+    codes = (np.random.default_rng(1).normal(size=(4000, 3)) * [3.0, 0.5, 0.0]) @ rotation.T
+    sd, rows = dplots.principal_directions(codes)
+    np.testing.assert_allclose(sd, [3.0, 0.5, 0.0], atol=0.1)
+    for j in range(2):  # each direction is a column of the rotation, up to sign
+        assert abs(rows[j] @ rotation[:, j]) == pytest.approx(1.0, abs=1e-3)
+
+
+@pytest.fixture(scope="module")
+def tiny_vae():
+    import tfp_vae
+
+    return tfp_vae.build_vae(tfp_vae.VAEConfig(latent_dim=3, input_shape=(4, 4, 1), hidden_units=(8,), seed=0))
+
+
+def test_principal_traversals_move_only_along_directions_with_spread(tiny_vae):
+    x = np.random.default_rng(0).uniform(size=(20, 4, 4, 1)).astype(np.float32)
+    codes = np.zeros((50, 3))
+    codes[:, 0] = np.linspace(-1, 1, 50) / np.sqrt(2)
+    codes[:, 1] = np.linspace(-1, 1, 50) / np.sqrt(2)  # all spread along (1, 1, 0) / sqrt 2
+    offsets, sd, images = dplots.principal_traversal_images(tiny_vae, x, codes, directions=2, steps=5)
+    assert images.shape == (2, 5, 4, 4, 1) and sd[1] == pytest.approx(0.0, abs=1e-9)
+    assert np.ptp(images[0], axis=0).max() > 1e-4  # the direction with spread changes the image
+    np.testing.assert_allclose(images[1], np.broadcast_to(images[1, :1], images[1].shape), atol=1e-6)
+    fig = dplots.principal_traversals(tiny_vae, x, codes, directions=2, steps=5)
+    assert fig.axes[0].get_ylabel().startswith("PC 1\nsd 0.59\n100%") and len(fig.axes) == 2 * 6
+
+
+def test_factor_traversals_pick_the_direction_that_carries_each_factor(tiny_vae):
+    rng = np.random.default_rng(0)
+    factors = rng.integers(0, 4, (600, 2))
+    rotation = _rotation_3d(1)
+    # factor 1 on the wide axis, factor 0 on the narrow one, then rotated
+    codes = np.stack([3.0 * factors[:, 1], 1.0 * factors[:, 0], np.zeros(600)], axis=1) @ rotation.T
+    x = rng.uniform(size=(2, 4, 4, 1)).astype(np.float32)
+    fig = dplots.factor_traversals(tiny_vae, x, codes, factors, ["shape", "size"], steps=3)
+    labels = [fig.axes[r * 4].get_ylabel().split("\n") for r in range(2)]
+    assert labels[0][:2] == ["shape", "PC 2"] and labels[1][:2] == ["size", "PC 1"]
+    assert all(float(label[2].split()[-1]) > 0.95 for label in labels)  # I / H
+
+
+def test_disentanglement_vs_beta_draws_means_and_sd_over_seeds_beside_rate_distortion():
+    import pandas as pd
+
+    table = pd.DataFrame({"beta": [1, 1, 4, 4], "seed": [0, 1, 0, 1], "nll": [10, 12, 20, 22],
+                          "kl": [8, 6, 3, 3], "mig": [0.1, 0.3, 0.4, 0.6], "dci_disentanglement": [0.2] * 4})
+    fig = dplots.disentanglement_vs_beta(table, metric=("mig", "dci_disentanglement"))
+    left, right = fig.axes
+    np.testing.assert_allclose(np.asarray(left.get_lines()[0].get_ydata(), float), [0.2, 0.5])
+    assert [t.get_text() for t in left.get_legend().get_texts()] == ["MIG", "DCI disentanglement"]
+    assert right.get_title().startswith("Rate-distortion") and "2 seed(s)" in left.get_title()
+    with pytest.raises(Exception, match="choose from"):
+        dplots.disentanglement_vs_beta(table, metric="accuracy")
