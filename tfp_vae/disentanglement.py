@@ -51,7 +51,15 @@ FACTOR_VAE_BATCH = 64
 FACTOR_VAE_TRAIN, FACTOR_VAE_EVAL = 10_000, 5_000  # votes
 FACTOR_VAE_VARIANCE_POINTS = 10_000
 FACTOR_VAE_MIN_SD = 0.05  # disentanglement_lib's prune_dims.threshold (an sd, not a variance)
-ENCODE_BATCH = 4096  # images per encoder call in factor_vae_score
+ENCODE_BATCH = 4096  # images per encoder call
+# Data sets whose generative factors are known: `VAEConfig.dataset` -> its factor grid.
+FACTOR_DATASETS = {
+    "dsprites": lambda: _load_dsprites("full"),
+    "dsprites_small": lambda: _load_dsprites("small"),
+}
+# The sweep's columns (`model_metrics`).
+TABLE_METRICS = ("mig", "dci_disentanglement", "dci_completeness", "dci_informativeness", "sap",
+                 "factor_vae_score")
 
 
 # ---------------------------------------------------------------------------- input checks
@@ -283,9 +291,44 @@ def disentanglement_metrics(codes, factors, num_train: int = NUM_TRAIN, num_test
                             seed=0) -> dict:
     """The sweep's columns for one model: mig (on num_train random rows), dci_disentanglement,
     dci_completeness, dci_informativeness and sap (one train/test split, shared by dci and sap)."""
-    scores = dci(codes, factors, num_train, num_test, seed)  # the same split as sap's (same seed)
+    if not isinstance(seed, (int, np.integer)):  # a Generator: one int, so dci and sap split alike
+        seed = int(np.random.default_rng(seed).integers(2**31))
+    scores = dci(codes, factors, num_train, num_test, seed)
     return {
         "mig": mig(codes, factors, num_points=num_train, seed=seed),
         **{f"dci_{name}": value for name, value in scores.items()},
         "sap": sap(codes, factors, num_train, num_test, seed),
     }
+
+
+# ---------------------------------------------------------------------------- a trained model
+def _load_dsprites(variant):
+    from tfp_vae.dsprites import load_dsprites
+
+    return load_dsprites(variant)
+
+
+def factor_data(dataset: str):
+    """The factor grid of data set `dataset` (a `VAEConfig.dataset`), or None if its factors are
+    unknown."""
+    loader = FACTOR_DATASETS.get(dataset) if isinstance(dataset, str) else None
+    return loader() if loader else None
+
+
+def model_metrics(model, ds, num_train: int = NUM_TRAIN, num_test: int = NUM_TEST,
+                  factor_vae_votes: tuple = (FACTOR_VAE_TRAIN, FACTOR_VAE_EVAL), seed=0) -> dict:
+    """Every metric of `model` (a `tfp_vae.VAE` or a callable images -> codes) on the grid `ds`.
+
+    As in disentanglement_lib, the points are num_train + num_test images drawn uniformly with
+    replacement from the whole grid (training images included) and encoded to posterior means;
+    `disentanglement_metrics` on them, and the FactorVAE score with `factor_vae_votes` = (train,
+    eval) votes. Returns {name: float} with the keys of TABLE_METRICS.
+    """
+    num_train, num_test = _count(num_train, "num_train"), _count(num_test, "num_test")
+    rng = np.random.default_rng(seed)
+    indices = rng.integers(len(ds), size=num_train + num_test)
+    codes = _encode(representation(model), ds, indices)
+    scores = disentanglement_metrics(codes, ds.factors(indices), num_train, num_test, rng)
+    votes_train, votes_eval = factor_vae_votes
+    scores["factor_vae_score"] = factor_vae_score(model, ds, votes_train, votes_eval, seed=rng)
+    return scores
