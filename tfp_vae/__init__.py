@@ -26,8 +26,8 @@ from tfp_vae.data import (
 )
 from tfp_vae.decoders import build_decoder
 from tfp_vae.divergence import KLDivergence, standard_normal_prior
-from tfp_vae.dsprites import DSprites, load_dsprites
 from tfp_vae.distribute import STRATEGIES, make_strategy
+from tfp_vae.dsprites import DSprites, load_dsprites
 from tfp_vae.encoders import ENCODERS, build_encoder
 from tfp_vae.evaluate import evaluate, posterior_means
 from tfp_vae.errors import ConfigError, DataError, NonFiniteLossError, RunDirError, TfpVaeError

@@ -21,7 +21,6 @@ from tfp_vae.config import BINARIZE, KL_MODES, KL_STYLES, VAEConfig
 
 
 def _choices():
-    from tfp_vae.data import DATASETS
     from tfp_vae.encoders import ENCODERS
     from tfp_vae.likelihoods import LIKELIHOODS
     from tfp_vae.schedules import SCHEDULES
@@ -32,7 +31,6 @@ def _choices():
         "kl": list(KL_MODES),
         "kl_style": list(KL_STYLES),
         "kl_schedule": sorted(SCHEDULES),
-        "dataset": sorted(DATASETS),
         "binarize": [b for b in BINARIZE if b],
     }
 
@@ -111,7 +109,7 @@ def _evaluate(args) -> int:
     from tfp_vae.train import load_data_for
 
     model = runs.load(args.run_dir)
-    _, (x_test, _) = load_data_for(model.config, args.data_dir)
+    _, (x_test, _) = load_data_for(model.config, args.data_dir, run_dir=args.run_dir)
     x_test = x_test[:args.limit] if args.limit else x_test
     metrics = evaluate(model, x_test, num_samples=args.num_samples, batch_size=args.batch_size)
     record = {k: np.asarray(v).tolist() for k, v in metrics.items()}

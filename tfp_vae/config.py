@@ -65,7 +65,11 @@ class VAEConfig:
     conv_kernel: int = _field(3, "Conv kernel size.")
     conv_dense: int = _field(256, "Width of the dense layer between conv stack and posterior.")
     # Data and training.
-    dataset: str = _field("fashion_mnist", "Data set: 'fashion_mnist' or 'mnist'.")
+    dataset: str = _field(
+        "fashion_mnist",
+        "Data set: 'fashion_mnist', 'mnist', 'dsprites', 'dsprites_small', a path to an .npz/.npy "
+        "file, or a path to a folder of images (class subfolders give labels).",
+    )
     binarize: str | None = _field(
         None,
         "Bernoulli data only: 'static' (binarize once, fixed seed) or 'dynamic' (training "
@@ -88,6 +92,16 @@ class VAEConfig:
         "on CPU, also across a resume; slower.",
     )
 
+    # Own images and generated data sets (tfp_vae.sources).
+    test_fraction: float = _field(
+        0.1, "Share of the images held out (fixed seed) as the test split when the data set "
+        "gives none (own images, dSprites).",
+    )
+    resize: bool = _field(
+        False, "Resize folder images bilinearly, whole (no crop), to input_shape's height and "
+        "width and convert them to its channels; without it their shape must equal input_shape.",
+    )
+
     def __post_init__(self):
         # Lists from JSON or the CLI become tuples so the config stays hashable and comparable.
         for name in ("input_shape", "hidden_units"):
@@ -103,6 +117,7 @@ class VAEConfig:
         from tfp_vae.encoders import ENCODERS
         from tfp_vae.likelihoods import LIKELIHOODS
         from tfp_vae.schedules import SCHEDULES
+        from tfp_vae.sources import describe_sources, source_for
 
         def need(ok: bool, field: str, message: str):
             if not ok:
@@ -152,7 +167,11 @@ class VAEConfig:
             and all(isinstance(u, int) and u >= 1 for u in self.hidden_units),
             "hidden_units", "must be one or more positive integers, e.g. (256, 64).",
         )
-        need(self.dataset in DATASETS, "dataset", f"unknown data set; choose one of {sorted(DATASETS)}.")
+        need(source_for(self.dataset) is not None, "dataset",
+             f"unknown data set; give one of {sorted(DATASETS)}, {describe_sources()}.")
+        need(_is_real(self.test_fraction) and 0 < self.test_fraction < 1, "test_fraction",
+             "must be a number between 0 and 1 (exclusive), e.g. 0.1.")
+        need(isinstance(self.resize, bool), "resize", "must be True or False.")
         need(self.binarize in BINARIZE, "binarize",
              "must be None, 'static' or 'dynamic'.")
         need(self.binarize is None or self.likelihood == "bernoulli", "binarize",

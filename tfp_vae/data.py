@@ -193,24 +193,44 @@ def binarize_images(x, seed: int = 0) -> np.ndarray:
     return (rng.random(np.shape(x), dtype=np.float32) < x).astype(np.float32)
 
 
-def load_dataset(name="fashion_mnist", likelihood="bernoulli", data_dir=None, binarize=None, seed=0):
-    """((x_train, y_train), (x_test, y_test)): images float32 [N, 28, 28, 1] scaled for `likelihood`.
+def load_dataset(name="fashion_mnist", likelihood="bernoulli", data_dir=None, binarize=None, seed=0,
+                 *, test_fraction=0.1, input_shape=None, resize=False, train_examples=0):
+    """((x_train, y_train), (x_test, y_test)): images float32 [N, H, W, C] scaled for `likelihood`.
 
+    name: a built-in data set, "dsprites" / "dsprites_small", an .npz / .npy file or a folder of
+      images (see `tfp_vae.sources`; test_fraction, input_shape, resize and train_examples are
+      passed to it). Labels are None when the source has none.
     binarize (Bernoulli only): None keeps grey levels x/255; "static" binarizes train and test once
     with `seed`; "dynamic" keeps the training images grey (the model re-draws them every batch when
     its config says binarize="dynamic") and binarizes the test images once with `seed`.
     """
+    from tfp_vae.sources import load_raw
+
+    _check_binarize(binarize, likelihood)
+    loaded = load_raw(name, data_dir=data_dir, test_fraction=test_fraction, input_shape=input_shape,
+                      resize=resize, train_examples=train_examples)
+    return prepare(loaded, likelihood, binarize, seed)
+
+
+def _check_binarize(binarize, likelihood):
     if binarize not in (None, "static", "dynamic"):
         raise DataError(f"binarize={binarize!r}: choose None, 'static' or 'dynamic'.")
     if binarize is not None and likelihood != "bernoulli":
         raise DataError(f"binarize={binarize!r} needs likelihood='bernoulli', not {likelihood!r}.")
-    (x, y), (xt, yt) = load_uint8(name, data_dir)
-    x, xt = scale_images(x, likelihood), scale_images(xt, likelihood)
+
+
+def prepare(loaded, likelihood="bernoulli", binarize=None, seed=0):
+    """A source's raw images (`tfp_vae.sources.Loaded`) -> ((x, y), (x_test, y_test)) as in
+    `load_dataset`: uint8 scaled for `likelihood`, floats in [0, 1] kept (the family's support is
+    checked when training), then binarized as asked."""
+    _check_binarize(binarize, likelihood)
+    x, xt = (scale_images(a, likelihood) if a.dtype == np.uint8 else a for a in (loaded.x, loaded.x_test))
     if binarize == "static":
         x = binarize_images(x, seed)
     if binarize is not None:
         xt = binarize_images(xt, seed + 1)
-    return (x, y.copy()), (xt, yt.copy())
+    copy = lambda y: None if y is None else y.copy()  # the IDX arrays are shared: copies
+    return (x, copy(loaded.y)), (xt, copy(loaded.y_test))
 
 
 def load_fashion_mnist(likelihood="bernoulli", data_dir=None, binarize=None, seed=0):

@@ -77,7 +77,7 @@ def image_grid(x, labels=None, class_names=CLASS_NAMES, ncols=8) -> Figure:
     axes = fig.subplots(rows, cols, squeeze=False)
     for i, ax in enumerate(axes.flat):
         if i < len(x):
-            _image(ax, x[i], None if labels is None else class_names[int(labels[i])])
+            _image(ax, x[i], None if labels is None or class_names is None else class_names[int(labels[i])])
         else:
             ax.set_axis_off()
     return fig
@@ -85,19 +85,25 @@ def image_grid(x, labels=None, class_names=CLASS_NAMES, ncols=8) -> Figure:
 
 # ---------------------------------------------------------------------------- latent space
 def latent_scatter(codes, labels, class_names=CLASS_NAMES, title="latent space", ax=None) -> Figure:
-    """Posterior means codes [N, d] coloured by class (seaborn); PCA to 2-D when d > 2."""
+    """Posterior means codes [N, d] coloured by class (seaborn); PCA to 2-D when d > 2.
+
+    labels [N] or None (unlabelled data: one colour, no legend)."""
     import seaborn as sns
 
     points, (xlabel, ylabel) = project_2d(codes)
     if ax is None:
         fig = Figure(figsize=(6, 5), layout="constrained")
         ax = fig.subplots()
-    names = np.asarray(class_names, dtype=object)[np.asarray(labels, int)]
-    sns.scatterplot(x=points[:, 0], y=points[:, 1], hue=names, hue_order=list(class_names),
-                    palette="tab10", s=6, alpha=0.7, linewidth=0, ax=ax)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.set_title(title)
+    if labels is None or class_names is None:  # unlabelled data: one colour, no legend
+        ax.scatter(points[:, 0], points[:, 1], s=6, alpha=0.7, linewidths=0)
+        return ax.figure
+    names = np.asarray(class_names, dtype=object)[np.asarray(labels, int)]
+    sns.scatterplot(x=points[:, 0], y=points[:, 1], hue=names, hue_order=list(class_names),
+                    palette="tab10" if len(class_names) <= 10 else "husl", s=6, alpha=0.7,
+                    linewidth=0, ax=ax)
     ax.legend(fontsize=7, markerscale=2, loc="best")
     return ax.figure
 
@@ -233,14 +239,17 @@ def save_run_plots(run_dir, data_dir=None, n=10) -> list[Path]:
     Uses the run's test split; the before/after scatter needs the latents `train` recorded.
     """
     from tfp_vae import runs
-    from tfp_vae.train import load_data_for
+    from tfp_vae.data import prepare
+    from tfp_vae.fingerprint import load_checked
 
     run_dir = Path(run_dir)
     model = runs.load(run_dir)
     config = model.config
-    _, (x_test, y_test) = load_data_for(config, data_dir)
+    loaded = load_checked(config, data_dir, run_dir)
+    _, (x_test, y_test) = prepare(loaded, config.likelihood, config.binarize, config.seed)
+    names = loaded.class_names  # None without labels: no titles, no class colours
     figures = {
-        "examples": lambda: image_grid(x_test[:2 * n], y_test[:2 * n], _class_names(config)),
+        "examples": lambda: image_grid(x_test[:2 * n], _take(y_test, slice(2 * n)), names),
         "reconstructions": lambda: reconstructions(model, x_test[:n]),
         "prior_samples": lambda: prior_samples(model),
         "latent_traversals": lambda: latent_traversals(model, x_test[0]),
@@ -250,7 +259,7 @@ def save_run_plots(run_dir, data_dir=None, n=10) -> list[Path]:
     if config.latent_dim == 2:
         figures["latent_manifold"] = lambda: latent_manifold(model)
     if config.latent_dim >= 2:
-        figures["latent_space"] = lambda: _before_after(model, run_dir, x_test, y_test, config)
+        figures["latent_space"] = lambda: _before_after(model, run_dir, x_test, y_test, names)
     if config.latent_dim >= 2:  # traversals along the code's principal directions, not its coordinates
         from tfp_vae.disentanglement_plots import principal_traversals
 
@@ -266,24 +275,21 @@ def save_run_plots(run_dir, data_dir=None, n=10) -> list[Path]:
     return paths
 
 
-def _class_names(config):
-    from tfp_vae.data import DATASETS
-
-    return DATASETS[config.dataset].class_names
-
-
-def _before_after(model, run_dir, x_test, y_test, config):
+def _before_after(model, run_dir, x_test, y_test, names):
     from tfp_vae import runs
 
-    names = _class_names(config)
     try:
         before = runs.load_latents(run_dir)
     except TfpVaeError:  # a run trained before latents were recorded: the trained model alone
         index = np.arange(min(len(x_test), runs.LATENT_EXAMPLES))
-        return latent_scatter(posterior_means(model, x_test[index]), y_test[index], names, "after training")
+        return latent_scatter(posterior_means(model, x_test[index]), _take(y_test, index), names, "after training")
     index = before["index"]
     after = posterior_means(model, x_test[index])
-    return latent_before_after(before["codes"], after, y_test[index], names)
+    return latent_before_after(before["codes"], after, _take(y_test, index), names)
+
+
+def _take(labels, index):
+    return None if labels is None else labels[index]
 
 
 # ---------------------------------------------------------------------------- beta-VAE studies

@@ -14,16 +14,19 @@ import tf_keras
 from tfp_vae import runs
 from tfp_vae.checkpoint import CommitEachEpoch, RunCheckpoint
 from tfp_vae.config import VAEConfig
-from tfp_vae.data import check_images, check_labels, load_dataset
+from tfp_vae.data import check_images, check_labels, prepare
 from tfp_vae.distribute import agree, make_strategy, worker_subdir
 from tfp_vae.evaluate import posterior_means
+from tfp_vae.fingerprint import load_checked, read_record, write_record
 from tfp_vae.model import STEPS_PER_EXECUTION, VAE, build_vae
 from tfp_vae.reproducible import ReseedEachEpoch, op_determinism, shuffled_batches, steps_per_epoch
 
 
-def load_data_for(config: VAEConfig, data_dir=None):
-    """The data set of `config`, scaled for its likelihood and binarized as it says."""
-    return load_dataset(config.dataset, config.likelihood, data_dir, config.binarize, config.seed)
+def load_data_for(config: VAEConfig, data_dir=None, run_dir=None):
+    """The data set of `config`, scaled for its likelihood and binarized as it says; with
+    `run_dir`, refused (`DataError`) if it differs from the data recorded in RUN_DIR/data.json."""
+    loaded = load_checked(config, data_dir, run_dir)
+    return prepare(loaded, config.likelihood, config.binarize, config.seed)
 
 
 def make_optimizer(config: VAEConfig) -> tf_keras.optimizers.Optimizer:
@@ -45,7 +48,10 @@ def train(config: VAEConfig, out_dir=None, data=None, data_dir=None, verbose=1, 
     Validation runs on the test split every epoch (history keys val_loss, val_nll, val_kl).
     A non-finite loss stops training with `NonFiniteLossError` naming the epoch and step.
     """
-    (x, y), (x_test, y_test) = data if data is not None else load_data_for(config, data_dir)
+    loaded = None if data is not None else load_checked(config, data_dir, out_dir)
+    if loaded is not None:
+        data = prepare(loaded, config.likelihood, config.binarize, config.seed)
+    (x, y), (x_test, y_test) = data
     if config.train_examples:
         x, y = x[: config.train_examples], (None if y is None else y[: config.train_examples])
     for images, labels, split in ((x, y, "training"), (x_test, y_test, "test")):
@@ -56,6 +62,8 @@ def train(config: VAEConfig, out_dir=None, data=None, data_dir=None, verbose=1, 
     if out_dir is not None:
         sub = worker_subdir(strategy)
         checkpoint = RunCheckpoint(out_dir, config, Path(out_dir) / sub if sub else None)
+        if loaded is not None and read_record(out_dir) is None:  # for evaluate / plot later
+            write_record(out_dir, loaded.record)
     with op_determinism(config.deterministic):
         with strategy.scope():
             model: VAE = build_vae(config)
