@@ -225,3 +225,28 @@ def test_disentanglement_vs_beta_draws_means_and_sd_over_seeds_beside_rate_disto
     assert right.get_title().startswith("Rate-distortion") and "2 seed(s)" in left.get_title()
     with pytest.raises(Exception, match="choose from"):
         dplots.disentanglement_vs_beta(table, metric="accuracy")
+
+
+# ---------------------------------------------------------------------------- a sweep on dSprites
+def test_sweep_on_dsprites_adds_the_disentanglement_columns(tmp_path, capsys):
+    import json
+
+    import pandas as pd
+
+    from tfp_vae.cli import main
+
+    argv = ["sweep", "--out", str(tmp_path), "--grid", "beta", "2", "--dataset", "dsprites_small",
+            "--input-shape", "64", "64", "1", "--hidden-units", "8", "--latent-dim", "3", "--epochs", "1", "--batch-size", "64", "--train-examples", "256",
+            "--test-examples", "64", "--num-samples", "2", "--verbose", "0",
+            "--disentanglement-points", "300", "150", "--factor-vae-votes", "40", "20"]
+    assert main(argv) == 0
+    table = pd.read_csv(tmp_path / "results.csv")
+    for column in dis.TABLE_METRICS:
+        assert 0.0 <= table.loc[0, column] <= 1.0, column
+    metrics = json.loads((tmp_path / "beta=2" / "metrics.json").read_text())
+    assert metrics["disentanglement_points"] == [300, 150] and metrics["factor_vae_votes"] == [40, 20]
+    settings = json.loads((tmp_path / "sweep.json").read_text())
+    assert settings["disentanglement_points"] == [300, 150]
+    # the same sweep with other metric settings would mix incomparable numbers: refused
+    assert main(argv[:-5] + ["1000", "500", "--factor-vae-votes", "40", "20"]) == 2
+    assert "different ['disentanglement_points']" in capsys.readouterr().err

@@ -38,11 +38,14 @@ dominated by encoding its 960,000 images.
 
 from __future__ import annotations
 
+import functools
 import warnings
 
 import numpy as np
 
+from tfp_vae.dsprites import load_dsprites
 from tfp_vae.errors import DataError
+from tfp_vae.sources import DSPRITES_NAMES
 
 MIG_BINS = 20
 MIG_POINTS = 10_000
@@ -52,11 +55,8 @@ FACTOR_VAE_TRAIN, FACTOR_VAE_EVAL = 10_000, 5_000  # votes
 FACTOR_VAE_VARIANCE_POINTS = 10_000
 FACTOR_VAE_MIN_SD = 0.05  # disentanglement_lib's prune_dims.threshold (an sd, not a variance)
 ENCODE_BATCH = 4096  # images per encoder call
-# Data sets whose generative factors are known: `VAEConfig.dataset` -> its factor grid.
-FACTOR_DATASETS = {
-    "dsprites": lambda: _load_dsprites("full"),
-    "dsprites_small": lambda: _load_dsprites("small"),
-}
+# Data sets whose generative factors are known: `VAEConfig.dataset` -> a loader of its factor grid.
+FACTOR_DATASETS = {name: functools.partial(load_dsprites, variant) for name, variant in DSPRITES_NAMES.items()}
 # The sweep's columns (`model_metrics`).
 TABLE_METRICS = ("mig", "dci_disentanglement", "dci_completeness", "dci_informativeness", "sap",
                  "factor_vae_score")
@@ -302,12 +302,6 @@ def disentanglement_metrics(codes, factors, num_train: int = NUM_TRAIN, num_test
 
 
 # ---------------------------------------------------------------------------- a trained model
-def _load_dsprites(variant):
-    from tfp_vae.dsprites import load_dsprites
-
-    return load_dsprites(variant)
-
-
 def factor_data(dataset: str):
     """The factor grid of data set `dataset` (a `VAEConfig.dataset`), or None if its factors are
     unknown."""
