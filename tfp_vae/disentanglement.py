@@ -28,10 +28,12 @@ are comparable with the published tables; each takes `seed` (an int or a `np.ran
   variance; a majority-vote classifier maps latent -> factor on 10,000 votes; the score is its
   accuracy on 5,000 fresh votes (chance: about 1 / num_factors).
 
-Time on this project's 2 shared CPU cores, dSprites factors (3, 6, 40, 32, 32), latent_dim 10, at
-the defaults: mig about 0.1 s, sap about 10 s, dci about 3-4 minutes (the 113 one-vs-rest trees
-per boosting stage; pass smaller `num_train` to trade accuracy for time), factor_vae_score is
-dominated by encoding its 960,000 images.
+Time at the defaults on this project's 2 CPU cores shared with other jobs (load average about 8),
+latent_dim 10, `dsprites_small` factors (3, 6, 10, 8, 8): mig 1 s, sap 2 s, dci 9 minutes (one
+regression tree per class of each factor per boosting stage: full dSprites' 113 classes cost about
+3 times as much; pass smaller `num_train` to trade precision for time); factor_vae_score is
+dominated by encoding its 970,000 images (about 25 minutes with a 32-filter conv encoder,
+extrapolated from 15,000 images in 24 s).
 
 >>> mig(codes, factors), dci(codes, factors)["disentanglement"]   # doctest: +SKIP
 """
