@@ -192,7 +192,7 @@ def test_principal_traversals_move_only_along_directions_with_spread(tiny_vae):
     codes = np.zeros((50, 3))
     codes[:, 0] = np.linspace(-1, 1, 50) / np.sqrt(2)
     codes[:, 1] = np.linspace(-1, 1, 50) / np.sqrt(2)  # all spread along (1, 1, 0) / sqrt 2
-    offsets, sd, images = dplots.principal_traversal_images(tiny_vae, x, codes, directions=2, steps=5)
+    _, sd, images = dplots.principal_traversal_images(tiny_vae, x, codes, directions=2, steps=5)
     assert images.shape == (2, 5, 4, 4, 1) and sd[1] == pytest.approx(0.0, abs=1e-9)
     assert np.ptp(images[0], axis=0).max() > 1e-4  # the direction with spread changes the image
     np.testing.assert_allclose(images[1], np.broadcast_to(images[1, :1], images[1].shape), atol=1e-6)
