@@ -56,7 +56,7 @@ FACTOR_VAE_BATCH = 64
 FACTOR_VAE_TRAIN, FACTOR_VAE_EVAL = 10_000, 5_000  # votes
 FACTOR_VAE_VARIANCE_POINTS = 10_000
 FACTOR_VAE_MIN_SD = 0.05  # disentanglement_lib's prune_dims.threshold (an sd, not a variance)
-ENCODE_BATCH = 4096  # images per encoder call
+ENCODE_BATCH = 4096  # images rendered per call of the representation (encoded 1000 at a time)
 # Data sets whose generative factors are known: `VAEConfig.dataset` -> a loader of its factor grid.
 FACTOR_DATASETS = {name: functools.partial(load_dsprites, variant) for name, variant in DSPRITES_NAMES.items()}
 # The sweep's columns (`model_metrics`).
@@ -221,7 +221,7 @@ def representation(model):
         from tfp_vae.evaluate import posterior_means
 
         likelihood = model.config.likelihood
-        return lambda images: posterior_means(model, scale_images(images, likelihood), batch_size=ENCODE_BATCH)
+        return lambda images: posterior_means(model, scale_images(images, likelihood))
     if callable(model):
         return model
     raise DataError(f"model must be a tfp_vae VAE or a callable images -> codes, got {type(model).__name__}.")
