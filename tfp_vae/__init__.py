@@ -43,6 +43,7 @@ from tfp_vae.plots import (
     rate_distortion,
     traversals_by_beta,
 )
+from tfp_vae.sources import SOURCES
 from tfp_vae.sweep import SweepPoint, grid_points, load_results, shard_points, sweep
 from tfp_vae.train import load_data_for, make_optimizer, train
 from tfp_vae.disentanglement import dci, disentanglement_metrics, factor_vae_score, mig, model_metrics, sap
@@ -66,6 +67,6 @@ __all__ = [
     # disentanglement metrics on data with known factors
     "dci", "disentanglement_metrics", "disentanglement_vs_beta", "factor_traversals", "factor_vae_score",
     "mig", "model_metrics", "principal_traversals", "sap",
-    # data sets: dSprites
-    "DSprites", "load_dsprites",
+    # data sets: own images (the sources registry) and dSprites
+    "SOURCES", "DSprites", "load_dsprites",
 ]

@@ -78,26 +78,31 @@ def _heart(u, v):
 SHAPES = {"square": _square, "ellipse": _ellipse, "heart": _heart}
 
 
-@functools.lru_cache(maxsize=1)
-def base_masks() -> np.ndarray:
-    """uint8 {0, 255} [3, 6, 40, PATCH, PATCH]: every shape, scale and orientation, centred."""
+def render_mask(shape: str, scale: float, angle: float) -> np.ndarray:
+    """bool [PATCH, PATCH]: `shape` at `scale`, turned counter-clockwise by `angle` (radians),
+    centred on the middle pixel. A pixel is on when its centre, turned back, lies in the shape."""
     offsets = np.arange(PATCH) - PATCH // 2
     dx = offsets[None, :].astype(np.float64)  # columns, to the right
     dy = -offsets[:, None].astype(np.float64)  # rows, upwards (image rows grow downwards)
+    c, s = np.cos(angle), np.sin(angle)
+    u = (c * dx + s * dy) / (scale * HALF_SIDE)
+    v = (-s * dx + c * dy) / (scale * HALF_SIDE)
+    return SHAPES[shape](u, v)
+
+
+@functools.lru_cache(maxsize=1)
+def base_masks() -> np.ndarray:
+    """uint8 {0, 255} [3, 6, 40, PATCH, PATCH]: every shape, scale and orientation, centred."""
     masks = np.zeros(FULL_SIZES[:3] + (PATCH, PATCH), np.uint8)
     for i, name in enumerate(SHAPE_NAMES):
         for j, scale in enumerate(FULL_VALUES[1]):
             for k, angle in enumerate(FULL_VALUES[2]):
-                # A pixel is on when its centre, rotated back by the orientation, is in the shape.
-                c, s = np.cos(angle), np.sin(angle)
-                u = (c * dx + s * dy) / (scale * HALF_SIDE)
-                v = (-s * dx + c * dy) / (scale * HALF_SIDE)
-                masks[i, j, k] = np.where(SHAPES[name](u, v), 255, 0)
+                masks[i, j, k] = np.where(render_mask(name, scale, angle), 255, 0)
     masks.setflags(write=False)
     return masks
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, eq=False)  # eq=False: the grid holds numpy arrays
 class DSprites:
     """One variant of the dSprites grid; images rendered on demand (see the module docstring)."""
 
@@ -141,7 +146,7 @@ class DSprites:
         sizes = np.asarray(self.factor_sizes)
         if classes.size and ((classes < 0) | (classes >= sizes)).any():
             raise DataError(f"dSprites ({self.variant}) factor classes must lie below {self.factor_sizes}.")
-        return np.ravel_multi_index(tuple(classes.T), self.factor_sizes)
+        return np.asarray(np.ravel_multi_index(tuple(classes.T), self.factor_sizes), np.int64)
 
     def sample_factors(self, n: int, rng) -> np.ndarray:
         """int64 [n, 5]: factor classes drawn uniformly and independently with `rng`
@@ -153,14 +158,12 @@ class DSprites:
         """uint8 {0, 255} [n, 64, 64, 1]: images `indices` [n], rendered now (4 KB each)."""
         classes = self.factors(indices)
         full = np.stack([g[classes[:, k]] for k, g in enumerate(self.grid)], axis=1)
-        n = len(full)
-        out = np.zeros((n, IMAGE_SIZE, IMAGE_SIZE), np.uint8)
-        patches = base_masks()[full[:, 0], full[:, 1], full[:, 2]]
+        out = np.zeros((len(full), IMAGE_SIZE, IMAGE_SIZE), np.uint8)
+        # Each image's PATCH x PATCH window at its position, as a view: no per-pixel index arrays.
+        windows = np.lib.stride_tricks.sliding_window_view(out, (PATCH, PATCH), axis=(1, 2), writeable=True)
         start = FIRST_CENTRE - PATCH // 2
-        span = np.arange(PATCH)
-        rows = (start + full[:, 4])[:, None] + span  # pos_y: top to bottom
-        cols = (start + full[:, 3])[:, None] + span  # pos_x: left to right
-        out[np.arange(n)[:, None, None], rows[:, :, None], cols[:, None, :]] = patches
+        windows[np.arange(len(full)), start + full[:, 4], start + full[:, 3]] = (  # rows: pos_y
+            base_masks()[full[:, 0], full[:, 1], full[:, 2]])
         return out[..., None]
 
 

@@ -208,10 +208,10 @@ def folder_files(root: Path):
     if classes and loose:
         raise DataError(f"{root} holds class subfolders {classes} and also images directly in it "
                         f"(e.g. {loose[0].name}); move those into a class subfolder.")
+    files: list[tuple[Path, int | None]] = []
     if not classes:
         files = [(p, None) for p in loose]
     else:
-        files = []
         for label, name in enumerate(classes):
             found = sorted(p for p in (root / name).rglob("*") if is_image(p))
             if not found:

@@ -243,7 +243,8 @@ def _factor_settings(disentanglement_points=(disentanglement.NUM_TRAIN, disentan
 
 def _subset(data, train_examples, test_examples):
     (x, y), (xt, yt) = data
-    return (x[:train_examples], y[:train_examples]), (xt[:test_examples], yt[:test_examples])
+    cut = lambda a, n: None if a is None else a[:n]  # own images may come without labels
+    return (x[:train_examples], cut(y, train_examples)), (xt[:test_examples], cut(yt, test_examples))
 
 
 def sweep(base: VAEConfig, grid: dict, out_dir, *, shard=(1, 1), num_samples: int = 1000,
