@@ -150,5 +150,5 @@ def test_cli_train_evaluate_plot(tmp_path, data_dir, capsys):
     written = sorted(p.name for p in (run / "plots").glob("*.png"))
     assert written == sorted(f"{n}.png" for n in (
         "examples", "reconstructions", "prior_samples", "latent_traversals", "training_curves",
-        "latent_manifold", "latent_space"))
+        "latent_manifold", "latent_space", "principal_traversals"))
     assert all((run / "plots" / n).stat().st_size > 5000 for n in written)

@@ -48,6 +48,8 @@ from tfp_vae.plots import (
 from tfp_vae.sources import SOURCES
 from tfp_vae.sweep import SweepPoint, grid_points, load_results, shard_points, sweep
 from tfp_vae.train import load_data_for, make_optimizer, train
+from tfp_vae.disentanglement import dci, disentanglement_metrics, factor_vae_score, mig, model_metrics, sap
+from tfp_vae.disentanglement_plots import disentanglement_vs_beta, factor_traversals, principal_traversals
 
 __version__ = "0.1.0"
 
@@ -64,6 +66,9 @@ __all__ = [
     # beta-VAE studies (sweeps and their pictures)
     "SweepPoint", "active_units_vs_beta", "compare_reconstructions", "compare_samples",
     "grid_points", "load_results", "rate_distortion", "shard_points", "sweep", "traversals_by_beta",
+    # disentanglement metrics on data with known factors
+    "dci", "disentanglement_metrics", "disentanglement_vs_beta", "factor_traversals", "factor_vae_score",
+    "mig", "model_metrics", "principal_traversals", "sap",
     # data sets: own images (the sources registry) and dSprites
     "SOURCES", "DSprites", "load_dsprites",
     # learned priors and gated bodies (issue 9)

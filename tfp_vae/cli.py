@@ -87,15 +87,16 @@ def _train(args) -> int:
 
 
 def _sweep(args) -> int:
-    from tfp_vae.sweep import TABLE_METRICS, parse_grid, parse_shard, sweep
+    from tfp_vae.sweep import FACTOR_METRICS, TABLE_METRICS, parse_grid, parse_shard, sweep
 
     table = sweep(
         config_from_args(args), parse_grid(args.grid), args.out, shard=parse_shard(args.shard),
         num_samples=args.num_samples, eval_batch_size=args.eval_batch_size,
         train_examples=args.train_examples or None, test_examples=args.test_examples,
         data_dir=args.data_dir, verbose=1 if args.verbose else 0,
+        disentanglement_points=tuple(args.disentanglement_points), factor_vae_votes=tuple(args.factor_vae_votes),
     )
-    columns = ["run", *(m for m in TABLE_METRICS if m in table.columns)]
+    columns = ["run", *(m for m in TABLE_METRICS + FACTOR_METRICS if m in table.columns)]
     print(f"{len(table)} finished point(s) in {args.out}/results.csv (nats per test image):")
     if len(table):
         print(table[columns].to_string(index=False))
@@ -185,6 +186,14 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--test-examples", type=int, default=None,
                        help="evaluate on the first N test images only (default: all)")
     sweep.add_argument("--data-dir", default=None, help=data_help)
+    # disentanglement metrics (data sets with known factors: dsprites, dsprites_small)
+    sweep.add_argument("--disentanglement-points", type=int, nargs=2, default=[10_000, 5_000],
+                       metavar=("TRAIN", "TEST"),
+                       help="images for mig / dci / sap, drawn from the whole factor grid "
+                       "(default: 10000 5000, as disentanglement_lib)")
+    sweep.add_argument("--factor-vae-votes", type=int, nargs=2, default=[10_000, 5_000],
+                       metavar=("TRAIN", "EVAL"),
+                       help="votes of 64 images each for the FactorVAE score (default: 10000 5000)")
     sweep.add_argument("--verbose", type=int, default=1, choices=[0, 1],
                        help="1 shows a progress bar over the points, 0 is silent")
     add_config_flags(sweep)

@@ -260,6 +260,10 @@ def save_run_plots(run_dir, data_dir=None, n=10) -> list[Path]:
         figures["latent_manifold"] = lambda: latent_manifold(model)
     if config.latent_dim >= 2:
         figures["latent_space"] = lambda: _before_after(model, run_dir, x_test, y_test, names)
+    if config.latent_dim >= 2:  # traversals along the code's principal directions, not its coordinates
+        from tfp_vae.disentanglement_plots import principal_traversals
+
+        figures["principal_traversals"] = lambda: principal_traversals(model, x_test[:runs.LATENT_EXAMPLES])
     out = run_dir / PLOTS_DIR
     out.mkdir(parents=True, exist_ok=True)
     paths = []
@@ -311,11 +315,13 @@ def _beta_axis(ax, betas):
     ax.set_xlabel("beta (KL weight in training)")
 
 
-def rate_distortion(table, title: str | None = None) -> Figure:
-    """Rate (kl, nats) against distortion (nll, nats) per beta; error bars are sd over seeds."""
+def rate_distortion(table, title: str | None = None, ax=None) -> Figure:
+    """Rate (kl, nats) against distortion (nll, nats) per beta; error bars are sd over seeds.
+    Draws on `ax` when given (returning its figure)."""
     mean, sd, count = _by_beta(table, ("nll", "kl"))
-    fig = Figure(figsize=(6, 4.5), layout="constrained")
-    ax = fig.add_subplot()
+    if ax is None:
+        ax = Figure(figsize=(6, 4.5), layout="constrained").add_subplot()
+    fig = ax.figure
     ax.errorbar(mean["nll"], mean["kl"], xerr=sd["nll"], yerr=sd["kl"], fmt="o-", capsize=3)
     for beta, row in mean.iterrows():
         ax.annotate(f"beta={beta:g}", (row["nll"], row["kl"]), textcoords="offset points",

@@ -9,6 +9,9 @@ directory per point, summarised in one CSV table.
 
 Metrics come from `tfp_vae.evaluate` on the test split: per-example means in nats, elbo/nll/kl at
 beta = 1 whatever the training beta, iwae with `num_samples` importance samples, active units.
+On a data set with known factors (`tfp_vae.disentanglement.FACTOR_DATASETS`: dSprites) also mig,
+dci_disentanglement, dci_completeness, dci_informativeness, sap and factor_vae_score
+(`disentanglement.model_metrics` on `disentanglement_points` images drawn from the whole grid).
 
 A point is finished when its run directory holds metrics.json for its config; rerunning the same
 sweep skips finished points, so an interrupted sweep picks up where it stopped. `shard=(i, n)` runs
@@ -32,7 +35,7 @@ from pathlib import Path
 import numpy as np
 import tf_keras
 
-from tfp_vae import runs
+from tfp_vae import disentanglement, runs
 from tfp_vae.config import VAEConfig
 from tfp_vae.errors import ConfigError
 from tfp_vae.evaluate import active_directions, evaluate, posterior_means
@@ -43,12 +46,14 @@ RESULTS_CSV = "results.csv"
 METRICS_FILE = runs.METRICS_FILE  # the file `tfp-vae evaluate` writes too
 # Scalar metrics copied into the results table (per-example means in nats; active_units a count).
 TABLE_METRICS = ("elbo", "nll", "kl", "iwae", "bits_per_dim", "active_units", "active_directions")
+# Disentanglement columns, on data sets with known factors only.
+FACTOR_METRICS = disentanglement.TABLE_METRICS
 
 
 def config_column(field: str) -> str:
     """The results-table column of config field `field`: its name, or "config.<name>" where a
     metric has that name (the config's `kl`, the KL estimator, is "config.kl"; `kl` is the rate)."""
-    return f"config.{field}" if field in TABLE_METRICS else field
+    return f"config.{field}" if field in TABLE_METRICS + FACTOR_METRICS else field
 _FIELDS = {f.name: f for f in dataclasses.fields(VAEConfig)}
 
 
@@ -157,14 +162,17 @@ def _parse_value(field: str, text: str):
 
 
 # ---------------------------------------------------------------------------- running it
-def _settings(base, grid, num_samples, train_examples, test_examples) -> dict:
-    return {
+def _settings(base, grid, num_samples, train_examples, test_examples, factor_settings=None) -> dict:
+    settings = {
         "base": base.to_dict(),
         "grid": {f: [list(v) if isinstance(v, tuple) else v for v in grid[f]] for f in sorted(grid)},
         "num_samples": num_samples,
         "train_examples": train_examples,
         "test_examples": test_examples,
     }
+    if factor_settings:  # only sweeps on data with known factors record them
+        settings.update(factor_settings)
+    return settings
 
 
 def _record_settings(out_dir: Path, settings: dict) -> None:
@@ -198,9 +206,12 @@ def _jsonable_metrics(metrics: dict) -> dict:
 
 
 def run_point(point: SweepPoint, out_dir, data, num_samples=1000, eval_batch_size=None,
-              train_verbose=0) -> dict:
+              train_verbose=0, factor_settings=None) -> dict:
     """Trains `point` into OUT/point.name, evaluates it on the test images of `data` and writes
-    metrics.json (metrics + training seconds). Returns the metrics."""
+    metrics.json (metrics + training seconds). Returns the metrics.
+
+    factor_settings: {"disentanglement_points": (train, test), "factor_vae_votes": (train, eval)}
+    for the disentanglement metrics, computed when the point's data set has known factors."""
     run_dir = Path(out_dir) / point.name
     start = time.perf_counter()
     model, _ = train(point.config, out_dir=run_dir, data=data, verbose=train_verbose)
@@ -210,8 +221,24 @@ def run_point(point: SweepPoint, out_dir, data, num_samples=1000, eval_batch_siz
     metrics = _jsonable_metrics(evaluate(model, x_test, num_samples=num_samples, **kwargs))
     metrics.update(train_seconds=seconds, num_samples=num_samples, test_images=len(x_test),
                    active_directions=active_directions(posterior_means(model, x_test)))
+    ds = disentanglement.factor_data(point.config.dataset)
+    if ds is not None:
+        settings = factor_settings or _factor_settings()
+        points, votes = settings["disentanglement_points"], settings["factor_vae_votes"]
+        start = time.perf_counter()
+        metrics.update(disentanglement.model_metrics(model, ds, *points, factor_vae_votes=tuple(votes),
+                                                     seed=point.config.seed))
+        metrics.update(disentanglement_seconds=time.perf_counter() - start, **settings)
     runs.atomic_write_text(run_dir / METRICS_FILE, json.dumps(metrics, indent=2, sort_keys=True))
     return metrics
+
+
+def _factor_settings(disentanglement_points=(disentanglement.NUM_TRAIN, disentanglement.NUM_TEST),
+                     factor_vae_votes=(disentanglement.FACTOR_VAE_TRAIN, disentanglement.FACTOR_VAE_EVAL)):
+    for name, pair in (("disentanglement_points", disentanglement_points), ("factor_vae_votes", factor_vae_votes)):
+        if len(tuple(pair)) != 2 or not all(isinstance(n, int) and n >= 1 for n in pair):
+            raise ConfigError(f"{name}={pair!r}: need two integers >= 1 (train, test).")
+    return {"disentanglement_points": list(disentanglement_points), "factor_vae_votes": list(factor_vae_votes)}
 
 
 def _subset(data, train_examples, test_examples):
@@ -222,7 +249,9 @@ def _subset(data, train_examples, test_examples):
 
 def sweep(base: VAEConfig, grid: dict, out_dir, *, shard=(1, 1), num_samples: int = 1000,
           eval_batch_size: int | None = None, train_examples: int | None = None,
-          test_examples: int | None = None, data=None, data_dir=None, verbose: int = 1):
+          test_examples: int | None = None, data=None, data_dir=None, verbose: int = 1,
+          disentanglement_points=(disentanglement.NUM_TRAIN, disentanglement.NUM_TEST),
+          factor_vae_votes=(disentanglement.FACTOR_VAE_TRAIN, disentanglement.FACTOR_VAE_EVAL)):
     """Runs every unfinished point of this shard of the grid; returns the results table.
 
     Args:
@@ -234,6 +263,9 @@ def sweep(base: VAEConfig, grid: dict, out_dir, *, shard=(1, 1), num_samples: in
       data: ((x, y), (x_test, y_test)) used for every point instead of loading each point's
         `config.dataset` scaled for its likelihood.
       verbose: 1 shows a progress bar over this shard's points, 0 is silent.
+      disentanglement_points: (train, test) images for mig / dci / sap, and factor_vae_votes:
+        (train, eval) votes of the FactorVAE score; used only on data sets with known factors
+        (disentanglement_lib's defaults: 10,000 / 5,000 both).
 
     Returns `load_results(out_dir)`: a pandas DataFrame of every finished point in `out_dir` (all
     shards so far), as written to OUT/results.csv.
@@ -243,14 +275,18 @@ def sweep(base: VAEConfig, grid: dict, out_dir, *, shard=(1, 1), num_samples: in
     out_dir = Path(out_dir)
     points = grid_points(base, grid)
     mine = shard_points(points, shard)
-    _record_settings(out_dir, _settings(base, grid, num_samples, train_examples, test_examples))
+    factor_settings = _factor_settings(disentanglement_points, factor_vae_votes)
+    if not any(p.config.dataset in disentanglement.FACTOR_DATASETS for p in points):
+        factor_settings = None
+    _record_settings(out_dir, _settings(base, grid, num_samples, train_examples, test_examples, factor_settings))
     todo = [p for p in mine if not is_finished(out_dir / p.name, p.config)]
     bar = tf_keras.utils.Progbar(len(mine), stateful_metrics=["kl", "nll"], verbose=verbose)
     bar.update(len(mine) - len(todo))
     for done, point in enumerate(todo, start=len(mine) - len(todo) + 1):
         point_data = data if data is not None else load_data_for(point.config, data_dir)
         metrics = run_point(point, out_dir, _subset(point_data, train_examples, test_examples),
-                            num_samples=num_samples, eval_batch_size=eval_batch_size)
+                            num_samples=num_samples, eval_batch_size=eval_batch_size,
+                            factor_settings=factor_settings)
         write_results(out_dir)  # after every point, so an interruption keeps the table current
         bar.update(done, values=[("kl", metrics["kl"]), ("nll", metrics["nll"])])
     write_results(out_dir)  # also when nothing ran: other shards may have finished points
@@ -276,7 +312,7 @@ def collect_results(out_dir):
         row = {"run": run_dir.name}
         row.update({config_column(k): _fmt(v) if isinstance(v, list) else v
                     for k, v in config.to_dict().items()})
-        row.update({k: metrics[k] for k in (*TABLE_METRICS, "train_seconds") if k in metrics})
+        row.update({k: metrics[k] for k in (*TABLE_METRICS, "train_seconds", *FACTOR_METRICS, "disentanglement_seconds") if k in metrics})
         rows.append(row)
     table = pd.DataFrame(rows)
     settings = out_dir / SWEEP_FILE
