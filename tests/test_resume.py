@@ -26,7 +26,7 @@ from tfp_vae.runs import atomic_write_text
 
 # 2 epochs of 20 steps on 1,000 real images, validated on the 10,000 test images every epoch.
 FLAGS = ["--train-examples", "1000", "--batch-size", "50", "--hidden-units", "32", "--epochs", "2",
-         "--binarize", "dynamic", "--seed", "5", "--deterministic", "true", "--verbose", "0"]
+         "--binarize", "dynamic", "--seed", "5", "--verbose", "0"]
 
 
 def _command(out, data_dir, *flags):

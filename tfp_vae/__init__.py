@@ -11,7 +11,11 @@
 Every loss and metric is in nats per example.
 """
 
-from tfp_vae.config import VAEConfig
+from tfp_vae.quiet import before_tensorflow as _before_tensorflow
+
+_before_tensorflow()  # in the `tfp-vae` command only: TensorFlow's C++ notices off (tfp_vae.quiet)
+
+from tfp_vae.config import VAEConfig  # noqa: E402
 from tfp_vae.data import (
     CLASS_NAMES,
     DATASETS,
@@ -44,6 +48,10 @@ from tfp_vae.plots import (
 )
 from tfp_vae.sweep import SweepPoint, grid_points, load_results, shard_points, sweep
 from tfp_vae.train import load_data_for, make_optimizer, train
+# calm, shareable runs: locks, the runs table, TensorBoard logs
+from tfp_vae.locks import RunDirBusyError, run_lock
+from tfp_vae.show import runs_table
+from tfp_vae.tensorboard_logs import TensorBoardLogs
 
 __version__ = "0.1.0"
 
@@ -60,4 +68,6 @@ __all__ = [
     # beta-VAE studies (sweeps and their pictures)
     "SweepPoint", "active_units_vs_beta", "compare_reconstructions", "compare_samples",
     "grid_points", "load_results", "rate_distortion", "shard_points", "sweep", "traversals_by_beta",
+    # calm, shareable runs
+    "RunDirBusyError", "TensorBoardLogs", "run_lock", "runs_table",
 ]

@@ -16,6 +16,8 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 import tf_keras
 
+from tfp_vae.reproducible import stream_seed
+
 tfd = tfp.distributions
 tfpl = tfp.layers
 
@@ -57,7 +59,7 @@ class KLDivergence:
         q = getattr(q, "_tfp_distribution", q)  # a tfp.layers tensor carries its distribution
         if self.mode == "exact":
             return tfd.kl_divergence(q, self.prior)
-        z = q.sample(self.num_samples)  # [S, B, latent_dim]
+        z = q.sample(self.num_samples, seed=stream_seed())  # [S, B, latent_dim]
         return tf.reduce_mean(q.log_prob(z) - self.prior.log_prob(z), axis=0)
 
     def weighted(self, kl_total, count) -> tf.Tensor:
@@ -113,6 +115,11 @@ def posterior_distribution(params, event_size: int) -> tfd.MultivariateNormalTri
     return tfd.MultivariateNormalTriL(loc=params[..., :event_size], scale_tril=scale_tril)
 
 
+def sample_from_stream(q: tfd.Distribution) -> tf.Tensor:
+    """One draw z ~ q, seeded from the current `random_stream` (a stateful draw outside one)."""
+    return q.sample(seed=stream_seed())
+
+
 class PosteriorTriL(tfpl.MultivariateNormalTriL):
     """`tfp.layers.MultivariateNormalTriL` whose activity regularizer is applied once.
 
@@ -121,12 +128,12 @@ class PosteriorTriL(tfpl.MultivariateNormalTriL):
     distribution is built by `posterior_distribution` (the stock one, XLA-compilable).
     """
 
-    def __init__(self, event_size: int, convert_to_tensor_fn=tfd.Distribution.sample, **kwargs):
+    def __init__(self, event_size: int, convert_to_tensor_fn=None, **kwargs):
         # What `tfpl.MultivariateNormalTriL.__init__` does, with our (identical) distribution
         # function in place of its `lambda t: MultivariateNormalTriL.new(t, event_size)`.
         tfpl.DistributionLambda.__init__(
             self, functools.partial(posterior_distribution, event_size=event_size),
-            convert_to_tensor_fn, **kwargs,
+            convert_to_tensor_fn or sample_from_stream, **kwargs,
         )
 
     def _handle_activity_regularization(self, inputs, outputs):
