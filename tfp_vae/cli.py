@@ -268,6 +268,7 @@ def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     import contextlib
+    import os
 
     from tfp_vae.errors import TfpVaeError
     from tfp_vae.locks import run_lock
@@ -275,9 +276,10 @@ def main(argv=None) -> int:
 
     calm(getattr(args, "verbose", 1))
     try:
-        # Commands writing into a run directory hold its lock (`train` takes its own).
+        # Commands writing into a run directory hold its lock (`train` takes its own); a missing
+        # directory is left to the command's own error, not created.
         lock = getattr(args, "lock", None)
-        with run_lock(args.run_dir, lock) if lock else contextlib.nullcontext():
+        with run_lock(args.run_dir, lock) if lock and os.path.isdir(args.run_dir) else contextlib.nullcontext():
             return args.run(args)
     except TfpVaeError as err:
         print(f"tfp-vae {args.command}: error: {err}", file=sys.stderr)

@@ -125,7 +125,9 @@ class PosteriorTriL(tfpl.MultivariateNormalTriL):
 
     The stock layer hands Keras both its distribution and that distribution's tensor value, and
     Keras applies the activity regularizer to each: the KL would be counted twice. Its
-    distribution is built by `posterior_distribution` (the stock one, XLA-compilable).
+    distribution is built by `posterior_distribution` (the stock one, XLA-compilable); its tensor
+    value is a draw seeded from the current `random_stream` (`sample_from_stream`), so training
+    steps draw reproducibly under XLA.
     """
 
     def __init__(self, event_size: int, convert_to_tensor_fn=None, **kwargs):

@@ -41,7 +41,7 @@ def runs_table(run_dirs):
     rows = []
     for run_dir, config in zip(run_dirs, configs):
         row = {"run": str(run_dir)}
-        row.update({k: "x".join(map(str, v)) if isinstance(v, list) else v
+        row.update({k: "x".join(map(str, v)) if isinstance(v, list) else "none" if v is None else v
                     for k, v in config.items() if k in differ})
         status = _json(run_dir / STATUS_FILE)
         if status:
