@@ -58,7 +58,8 @@ def _read_record(fd: int) -> dict | None:
 
 @contextlib.contextmanager
 def run_lock(run_dir, what: str, message=None):
-    """Holds RUN_DIR's lock within the block (creating RUN_DIR if missing).
+    """Holds RUN_DIR's lock within the block (creating RUN_DIR if missing, and removing it again
+    if the block wrote nothing into it).
 
     what: the work, for other processes' error messages ("training", "evaluating", ...).
     message: called with a line when a lock left by a killed process is taken over (default:
@@ -73,6 +74,7 @@ def run_lock(run_dir, what: str, message=None):
         finally:
             _held[path] -= 1
         return
+    created = not path.parent.exists()
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
@@ -104,6 +106,10 @@ def run_lock(run_dir, what: str, message=None):
             del _held[path]
             os.ftruncate(fd, 0)  # an empty file: released cleanly
             fcntl.flock(fd, fcntl.LOCK_UN)
+            if created and [p.name for p in path.parent.iterdir()] == [LOCK_FILE]:
+                # Work that failed before writing anything (bad input) leaves no directory behind.
+                path.unlink()
+                path.parent.rmdir()
     finally:
         os.close(fd)
 
