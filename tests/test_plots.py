@@ -138,7 +138,7 @@ def test_cli_train_evaluate_plot(tmp_path, data_dir, capsys):
     args = ["--data-dir", str(data_dir)]
     assert main(["train", "--out", str(run), "--epochs", "1", "--latent-dim", "2",
                  "--hidden-units", "16", "--batch-size", "256", "--binarize", "static", "--verbose", "0",
-                 *args]) == 0
+                 "--train-examples", "2000", *args]) == 0
     latents = tfp_vae.runs.load_latents(run)
     assert latents["codes"].shape == (tfp_vae.runs.LATENT_EXAMPLES, 2)
     assert main(["evaluate", str(run), "--num-samples", "20", "--limit", "50", *args]) == 0
@@ -147,6 +147,9 @@ def test_cli_train_evaluate_plot(tmp_path, data_dir, capsys):
     assert metrics["elbo"] < metrics["iwae"] < 0 and len(metrics["kl_per_dim"]) == 2
     assert "iwae" in capsys.readouterr().out
     assert main(["plot", str(run), *args]) == 0
+    out = capsys.readouterr().out  # a progress bar with an ETA, then one line saying what it wrote
+    assert "7/7" in out and "ETA" in out
+    assert out.strip().splitlines()[-1].startswith(f"wrote 7 figures to {run / 'plots'}/: ")
     written = sorted(p.name for p in (run / "plots").glob("*.png"))
     assert written == sorted(f"{n}.png" for n in (
         "examples", "reconstructions", "prior_samples", "latent_traversals", "training_curves",

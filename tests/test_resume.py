@@ -26,7 +26,7 @@ from tfp_vae.runs import atomic_write_text
 
 # 2 epochs of 20 steps on 1,000 real images, validated on the 10,000 test images every epoch.
 FLAGS = ["--train-examples", "1000", "--batch-size", "50", "--hidden-units", "32", "--epochs", "2",
-         "--binarize", "dynamic", "--seed", "5", "--deterministic", "true", "--verbose", "0"]
+         "--binarize", "dynamic", "--seed", "5", "--verbose", "0"]
 
 
 def _command(out, data_dir, *flags):
@@ -126,6 +126,33 @@ def test_same_config_and_seed_give_bit_identical_weights(uninterrupted, tmp_path
     init = tfp_vae.build_vae(tfp_vae.load_config(uninterrupted)).get_weights()
     trained = tfp_vae.load(uninterrupted).get_weights()
     assert any(not np.array_equal(a, b) for a, b in zip(init, trained))
+
+
+class _InterruptAfter(tf_keras.callbacks.Callback):
+    """Raises KeyboardInterrupt at the start of epoch `epoch` (0-based), as if killed there."""
+
+    def __init__(self, epoch):
+        super().__init__()
+        self.at = epoch
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if epoch == self.at:
+            raise KeyboardInterrupt
+
+
+def test_deterministic_run_resumes_bit_for_bit(tmp_path):
+    """deterministic=True (op determinism, steps outside XLA) resumes bit for bit too; the
+    default path's kill -9 test is above. Sampled KL and dynamic binarization draw in every step."""
+    data = ((grey_images(40), None), (grey_images(10, seed=1), None))
+    cfg = VAEConfig(epochs=2, batch_size=10, hidden_units=(8,), binarize="dynamic", kl="sampled",
+                    deterministic=True, seed=3)
+    whole, _ = tfp_vae.train(cfg, tmp_path / "whole", data=data, verbose=0)
+    with pytest.raises(KeyboardInterrupt):
+        tfp_vae.train(cfg, tmp_path / "cut", data=data, verbose=0, callbacks=[_InterruptAfter(1)])
+    assert _status(tmp_path / "cut")["epochs_done"] == 1
+    resumed, _ = tfp_vae.train(cfg, tmp_path / "cut", data=data, verbose=0)
+    for a, b in zip(resumed.get_weights(), whole.get_weights()):
+        np.testing.assert_array_equal(a, b)
 
 
 def test_rerun_with_another_config_is_an_error(uninterrupted):

@@ -11,7 +11,11 @@
 Every loss and metric is in nats per example.
 """
 
-from tfp_vae.config import VAEConfig
+from tfp_vae.quiet import before_tensorflow as _before_tensorflow
+
+_before_tensorflow()  # in the `tfp-vae` command only: TensorFlow's C++ notices off (tfp_vae.quiet)
+
+from tfp_vae.config import VAEConfig  # noqa: E402
 from tfp_vae.data import (
     CLASS_NAMES,
     DATASETS,
@@ -50,6 +54,10 @@ from tfp_vae.sweep import SweepPoint, grid_points, load_results, shard_points, s
 from tfp_vae.train import load_data_for, make_optimizer, train
 from tfp_vae.disentanglement import dci, disentanglement_metrics, factor_vae_score, mig, model_metrics, sap
 from tfp_vae.disentanglement_plots import disentanglement_vs_beta, factor_traversals, principal_traversals
+# calm, shareable runs: locks, the runs table, TensorBoard logs
+from tfp_vae.locks import RunDirBusyError, run_lock
+from tfp_vae.show import runs_table
+from tfp_vae.tensorboard_logs import TensorBoardLogs
 
 __version__ = "0.1.0"
 
@@ -73,4 +81,6 @@ __all__ = [
     "SOURCES", "DSprites", "load_dsprites",
     # learned priors and gated bodies (issue 9)
     "HIDDEN_ACTIVATIONS", "PRIORS", "Gated", "build_prior",
+    # calm, shareable runs
+    "RunDirBusyError", "TensorBoardLogs", "run_lock", "runs_table",
 ]

@@ -5,10 +5,15 @@
     tfp-vae sweep --out runs/beta --latent-dim 10 --grid beta 0.5 1 4 --grid seed 0 1 --shard 1/2
     tfp-vae evaluate runs/default --num-samples 1000  # metrics.json: elbo, nll, kl, iwae, ...
     tfp-vae plot runs/default                         # PNGs into runs/default/plots/
+    tfp-vae show runs/default runs/b4                 # the runs side by side
     tfp-vae train --out runs/b4 --beta 4 --latent-dim 10 --encoder conv   # again: resumes, or no-op
     tfp-vae train --out runs/gpus --strategy mirrored                 # every GPU of this machine
 
 Every `VAEConfig` field is a flag (`--latent-dim`, `--kl-style`, ...), with the field's help text.
+The command line differs from `VAEConfig()` in one default: without `--binarize`, a Bernoulli
+likelihood gets dynamically binarized images (`CLI_BINARIZE`); `--binarize none` fits the grey
+levels (the classic example). TensorFlow's C++ log lines are off below `--verbose 2`
+(`tfp_vae.quiet`); every command ends with one line saying what it wrote and where.
 """
 
 from __future__ import annotations
@@ -18,6 +23,11 @@ import dataclasses
 import sys
 
 from tfp_vae.config import BINARIZE, KL_MODES, KL_STYLES, VAEConfig
+
+# `--binarize` when not given, by likelihood: a Bernoulli fits dynamically binarized images (the
+# TFP example's choice), so its nats are a log-probability and nothing warns. VAEConfig's own
+# default stays None (grey levels), which the Python API and its tests rely on.
+CLI_BINARIZE = {"bernoulli": "dynamic"}
 
 
 def _choices():
@@ -33,7 +43,7 @@ def _choices():
         "kl": list(KL_MODES),
         "kl_style": list(KL_STYLES),
         "kl_schedule": sorted(SCHEDULES),
-        "binarize": [b for b in BINARIZE if b],
+        "binarize": [*(b for b in BINARIZE if b), "none"],
         "prior": sorted(PRIORS),
         "hidden_activation": sorted(HIDDEN_ACTIVATIONS),
     }
@@ -45,6 +55,9 @@ def add_config_flags(parser: argparse.ArgumentParser) -> None:
     for field in dataclasses.fields(VAEConfig):
         default = field.default
         kwargs = {"default": None, "help": f"{field.metadata['help']} (default: {default})"}
+        if field.name == "binarize":
+            kwargs["help"] = (f"{field.metadata['help']} 'none' fits grey levels (default here: "
+                              f"{CLI_BINARIZE} by likelihood, else none)")
         if isinstance(default, tuple):
             kwargs.update(type=int, nargs="+", metavar="N")
         elif isinstance(default, bool):
@@ -68,19 +81,27 @@ def _boolean(text: str) -> bool:
 def config_from_args(args, base: VAEConfig | None = None) -> VAEConfig:
     """The config made of `base` (default `VAEConfig()`) and every config flag that was given."""
     changes = {
-        f.name: getattr(args, f.name)
+        f.name: None if f.default is None and getattr(args, f.name) == "none" else getattr(args, f.name)
         for f in dataclasses.fields(VAEConfig)
         if getattr(args, f.name, None) is not None
     }
     return (base or VAEConfig()).replace(**changes)
 
 
+def with_cli_binarize(config: VAEConfig, args, grid=()) -> VAEConfig:
+    """`config` with `CLI_BINARIZE`'s binarization when --binarize was not given (and neither the
+    likelihood nor the binarization is a sweep axis, where each point's family decides)."""
+    if getattr(args, "binarize", None) is not None or {"binarize", "likelihood"} & set(grid):
+        return config
+    return config.replace(binarize=CLI_BINARIZE.get(config.likelihood, config.binarize))
+
+
 def _train(args) -> int:
     from tfp_vae.train import train
 
-    config = config_from_args(args)
+    config = with_cli_binarize(config_from_args(args), args)
     _, history = train(config, out_dir=args.out, data_dir=args.data_dir, verbose=args.verbose,
-                       strategy=args.strategy)
+                       strategy=args.strategy, tensorboard=args.tensorboard)
     last = {k: round(v[-1], 3) for k, v in history.items()}
     print(f"trained {config.epochs} epoch(s) into {args.out}; last epoch (nats per example): {last}")
     return 0
@@ -89,17 +110,19 @@ def _train(args) -> int:
 def _sweep(args) -> int:
     from tfp_vae.sweep import FACTOR_METRICS, TABLE_METRICS, parse_grid, parse_shard, sweep
 
+    grid = parse_grid(args.grid)
     table = sweep(
-        config_from_args(args), parse_grid(args.grid), args.out, shard=parse_shard(args.shard),
+        with_cli_binarize(config_from_args(args), args, grid), grid, args.out, shard=parse_shard(args.shard),
         num_samples=args.num_samples, eval_batch_size=args.eval_batch_size,
         train_examples=args.train_examples or None, test_examples=args.test_examples,
         data_dir=args.data_dir, verbose=1 if args.verbose else 0,
         disentanglement_points=tuple(args.disentanglement_points), factor_vae_votes=tuple(args.factor_vae_votes),
     )
     columns = ["run", *(m for m in TABLE_METRICS + FACTOR_METRICS if m in table.columns)]
-    print(f"{len(table)} finished point(s) in {args.out}/results.csv (nats per test image):")
     if len(table):
         print(table[columns].to_string(index=False))
+    print(f"wrote {len(table)} finished point(s) (nats per test image) to {args.out}/results.csv "
+          f"and their run directories under {args.out}/")
     return 0
 
 
@@ -130,8 +153,21 @@ def _evaluate(args) -> int:
 def _plot(args) -> int:
     from tfp_vae.plots import save_run_plots
 
-    for path in save_run_plots(args.run_dir, data_dir=args.data_dir):
-        print(path)
+    paths = save_run_plots(args.run_dir, data_dir=args.data_dir, verbose=args.verbose)
+    folder = paths[0].parent if paths else args.run_dir
+    print(f"wrote {len(paths)} figures to {folder}/: {', '.join(p.name for p in paths)}")
+    return 0
+
+
+def _show(args) -> int:
+    import pandas as pd
+
+    from tfp_vae.show import runs_table
+
+    table = runs_table(args.run_dirs)
+    with pd.option_context("display.width", 200, "display.max_columns", None):
+        print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    print(f"{len(table)} run(s) side by side (nats per example); nothing written")
     return 0
 
 
@@ -155,7 +191,11 @@ def build_parser() -> argparse.ArgumentParser:
                  "then ~/.keras/datasets/<data set>/, then download)")
     train.add_argument("--data-dir", default=None, help=data_help)
     train.add_argument("--verbose", type=int, default=1, choices=[0, 1, 2],
-                       help="Keras progress output: 0 silent, 1 progress bar, 2 one line per epoch")
+                       help="Keras progress output: 0 silent, 1 progress bar, 2 one line per epoch "
+                       "and TensorFlow's own log lines")
+    train.add_argument("--tensorboard", action="store_true",
+                       help="write TensorBoard logs (loss, nll, kl, beta per epoch; reconstructions "
+                       "and prior samples) into OUT/tensorboard/")
     from tfp_vae.distribute import STRATEGIES
 
     train.add_argument("--strategy", default="default", choices=sorted(STRATEGIES),
@@ -194,8 +234,9 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--factor-vae-votes", type=int, nargs=2, default=[10_000, 5_000],
                        metavar=("TRAIN", "EVAL"),
                        help="votes of 64 images each for the FactorVAE score (default: 10000 5000)")
-    sweep.add_argument("--verbose", type=int, default=1, choices=[0, 1],
-                       help="1 shows a progress bar over the points, 0 is silent")
+    sweep.add_argument("--verbose", type=int, default=1, choices=[0, 1, 2],
+                       help="1 shows a progress bar over the points, 0 is silent, 2 also shows "
+                       "TensorFlow's own log lines")
     add_config_flags(sweep)
     sweep.set_defaults(run=_sweep)
 
@@ -210,7 +251,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--batch-size", type=int, default=100, help="test images per chunk (default: 100)")
     evaluate.add_argument("--limit", type=int, default=None, help="evaluate only the first N test images")
     evaluate.add_argument("--data-dir", default=None, help=data_help)
-    evaluate.set_defaults(run=_evaluate)
+    evaluate.set_defaults(run=_evaluate, lock="evaluating")
 
     plot = sub.add_parser(
         "plot", help="draw every picture of a trained run into RUN_DIR/plots/",
@@ -219,17 +260,38 @@ def build_parser() -> argparse.ArgumentParser:
     )
     plot.add_argument("run_dir", metavar="RUN_DIR")
     plot.add_argument("--data-dir", default=None, help=data_help)
+    plot.add_argument("--verbose", type=int, default=1, choices=[0, 1, 2],
+                      help="1 shows a progress bar over the figures, 0 is silent, 2 also shows "
+                      "TensorFlow's own log lines")
     plot.set_defaults(run=_plot)
+
+    show = sub.add_parser(
+        "show", help="runs side by side: differing config fields, epochs, final nats, metrics",
+        description="A table of run directories: the config fields that differ, status, epochs "
+        "done and best epoch, last and best validation negative ELBO, and metrics.json figures.",
+    )
+    show.add_argument("run_dirs", metavar="RUN_DIR", nargs="+")
+    show.set_defaults(run=_show)
     return parser
 
 
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    from tfp_vae.errors import TfpVaeError
+    import contextlib
+    import os
 
+    from tfp_vae.errors import TfpVaeError
+    from tfp_vae.locks import run_lock
+    from tfp_vae.quiet import calm
+
+    calm(getattr(args, "verbose", 1))
     try:
-        return args.run(args)
+        # Commands writing into a run directory hold its lock (`train` takes its own); a missing
+        # directory is left to the command's own error, not created.
+        lock = getattr(args, "lock", None)
+        with run_lock(args.run_dir, lock) if lock and os.path.isdir(args.run_dir) else contextlib.nullcontext():
+            return args.run(args)
     except TfpVaeError as err:
         print(f"tfp-vae {args.command}: error: {err}", file=sys.stderr)
         return 2

@@ -88,8 +88,8 @@ class VAEConfig:
     deterministic: bool = _field(
         False,
         "Make TensorFlow ops deterministic (tf.config.experimental.enable_op_determinism) and "
-        "keep random draws out of XLA, so the same config and seed give bit-identical weights "
-        "on CPU, also across a resume; slower.",
+        "run the training step outside XLA; slower. (Every run resumes bit for bit: its random "
+        "draws are seeded from a checkpointed generator.)",
     )
     # Priors and bodies (issue 9).
     prior: str = _field(

@@ -16,6 +16,8 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 import tf_keras
 
+from tfp_vae.reproducible import stream_seed
+
 tfd = tfp.distributions
 tfpl = tfp.layers
 
@@ -59,7 +61,7 @@ class KLDivergence:
         prior = self.prior() if callable(self.prior) else self.prior
         if self.mode == "exact":
             return tfd.kl_divergence(q, prior)
-        z = q.sample(self.num_samples)  # [S, B, latent_dim]
+        z = q.sample(self.num_samples, seed=stream_seed())  # [S, B, latent_dim]
         return tf.reduce_mean(q.log_prob(z) - prior.log_prob(z), axis=0)
 
     def weighted(self, kl_total, count) -> tf.Tensor:
@@ -115,20 +117,27 @@ def posterior_distribution(params, event_size: int) -> tfd.MultivariateNormalTri
     return tfd.MultivariateNormalTriL(loc=params[..., :event_size], scale_tril=scale_tril)
 
 
+def sample_from_stream(q: tfd.Distribution) -> tf.Tensor:
+    """One draw z ~ q, seeded from the current `random_stream` (a stateful draw outside one)."""
+    return q.sample(seed=stream_seed())
+
+
 class PosteriorTriL(tfpl.MultivariateNormalTriL):
     """`tfp.layers.MultivariateNormalTriL` whose activity regularizer is applied once.
 
     The stock layer hands Keras both its distribution and that distribution's tensor value, and
     Keras applies the activity regularizer to each: the KL would be counted twice. Its
-    distribution is built by `posterior_distribution` (the stock one, XLA-compilable).
+    distribution is built by `posterior_distribution` (the stock one, XLA-compilable); its tensor
+    value is a draw seeded from the current `random_stream` (`sample_from_stream`), so training
+    steps draw reproducibly under XLA.
     """
 
-    def __init__(self, event_size: int, convert_to_tensor_fn=tfd.Distribution.sample, **kwargs):
+    def __init__(self, event_size: int, convert_to_tensor_fn=None, **kwargs):
         # What `tfpl.MultivariateNormalTriL.__init__` does, with our (identical) distribution
         # function in place of its `lambda t: MultivariateNormalTriL.new(t, event_size)`.
         tfpl.DistributionLambda.__init__(
             self, functools.partial(posterior_distribution, event_size=event_size),
-            convert_to_tensor_fn, **kwargs,
+            convert_to_tensor_fn or sample_from_stream, **kwargs,
         )
 
     def _handle_activity_regularization(self, inputs, outputs):

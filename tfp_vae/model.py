@@ -32,6 +32,7 @@ from tfp_vae.divergence import standard_normal_prior
 from tfp_vae.encoders import build_encoder, posterior_without_kl
 from tfp_vae.likelihoods import NonBinaryBernoulliWarning
 from tfp_vae.priors import PRIORS, build_prior
+from tfp_vae.reproducible import random_stream, stream_seed
 from tfp_vae.schedules import KLScheduleCallback
 
 tfd = tfp.distributions
@@ -45,7 +46,10 @@ class VAE(tf_keras.Model):
     """A VAE built from `config`. Calling it on images [B, H, W, C] returns p(x|z), z ~ q(z|x).
 
     Attributes: `encoder` (images -> q(z|x)), `decoder` (z -> p(x|z)), `prior` (p(z), see
-    `VAE.prior`), `prior_layer` (the layer holding a learned prior's variables), `config`.
+    `VAE.prior`), `prior_layer` (the layer holding a learned prior's variables), `config`,
+    `sampler` (the `tf.random.Generator` every training and validation draw is seeded from; a
+    tracked dependency, so checkpoints hold its state and a resumed run draws what an
+    uninterrupted one would).
     `fit` reports `loss`, `nll` (distortion) and `kl` (rate, unweighted), and `val_` versions.
     """
 
@@ -61,6 +65,7 @@ class VAE(tf_keras.Model):
         self.encoder = build_encoder(config, standard_normal_prior(config.latent_dim))
         self.encoder.divergence.prior = lambda: self.prior
         self.decoder = build_decoder(config)
+        self.sampler = tf.random.Generator.from_seed(config.seed)
         # Compiled step functions by method name (see `_xla`); a plain dict Keras does not track.
         object.__setattr__(self, "_xla_functions", {})
         self._trackers = {
@@ -106,8 +111,9 @@ class VAE(tf_keras.Model):
           penalty   scalar, the encoder's KL loss: beta * mean_B KL (sampled KL in "sampled" mode),
           loss      scalar, mean_B nll + penalty (+ any weight regularizers), nats per example.
         """
-        q = self.encoder(x, training=training)  # leaves beta * mean KL in encoder.losses
-        z = tf.convert_to_tensor(q)  # the draw z ~ q(z|x) the posterior layer made
+        with random_stream(self.sampler):  # the posterior's and the sampled KL's draws
+            q = self.encoder(x, training=training)  # leaves beta * mean KL in encoder.losses
+            z = tf.convert_to_tensor(q)  # the draw z ~ q(z|x) the posterior layer made
         p = self.decoder(z, training=training)
         nll = -p.log_prob(x)
         penalty = tf.add_n(self.encoder.losses)
@@ -157,7 +163,8 @@ class VAE(tf_keras.Model):
         """The images a training step fits: x itself, or, for binarize="dynamic", a fresh binary
         draw with P(pixel = 1) = x (each epoch sees new draws of the same grey images)."""
         if self.config.binarize == "dynamic":
-            x = tf.cast(tf.random.uniform(tf.shape(x)) < x, x.dtype)
+            with random_stream(self.sampler):
+                x = tf.cast(tf.random.stateless_uniform(tf.shape(x), stream_seed()) < x, x.dtype)
         return x
 
     def loss_and_gradients(self, x):
@@ -195,8 +202,7 @@ class VAE(tf_keras.Model):
     def train_step(self, data):
         x = self._images(data)
         if self.config.deterministic:
-            # XLA's random kernels ignore TensorFlow's seeds, so a bit-reproducible (and
-            # bit-identically resumable) run keeps its random draws outside XLA.
+            # Op determinism covers TensorFlow's kernels, not XLA's: the step runs unfused.
             return self.update(x)
         if tf.distribute.has_strategy():
             # Under a distribution strategy the optimizer sums gradients across replicas, which
@@ -214,11 +220,9 @@ class VAE(tf_keras.Model):
     # ------------------------------------------------------------------ input checks
     def _check(self, x, training=False):
         if isinstance(x, np.ndarray):
-            with warnings.catch_warnings():
-                if training and self.config.binarize == "dynamic":
-                    # Grey training images are the pixel probabilities of the binary draws the
-                    # likelihood actually sees (train_step binarizes them): no grey-level warning.
-                    warnings.simplefilter("ignore", NonBinaryBernoulliWarning)
+            if training:
+                check_training_images(x, self.config)
+            else:
                 check_images(x, self.config.input_shape, self.config.likelihood)
 
     def fit(self, x=None, y=None, *args, **kwargs):
@@ -240,6 +244,16 @@ class VAE(tf_keras.Model):
     def evaluate(self, x=None, y=None, *args, **kwargs):
         self._check(x)
         return super().evaluate(x, y, *args, **kwargs)
+
+
+def check_training_images(x, config: VAEConfig) -> None:
+    """`check_images` for images a model of `config` is trained on."""
+    with warnings.catch_warnings():
+        if config.binarize == "dynamic":
+            # Grey training images are the pixel probabilities of the binary draws the
+            # likelihood actually sees (train_step binarizes them): no grey-level warning.
+            warnings.simplefilter("ignore", NonBinaryBernoulliWarning)
+        check_images(x, config.input_shape, config.likelihood)
 
 
 def build_vae(config: VAEConfig | None = None, **overrides) -> VAE:

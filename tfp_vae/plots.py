@@ -233,11 +233,14 @@ def training_curves(history) -> Figure:
 
 
 # ---------------------------------------------------------------------------- a run directory
-def save_run_plots(run_dir, data_dir=None, n=10) -> list[Path]:
+def save_run_plots(run_dir, data_dir=None, n=10, verbose=0) -> list[Path]:
     """Draws every figure for the run in `run_dir` into run_dir/plots/*.png; returns the paths.
 
     Uses the run's test split; the before/after scatter needs the latents `train` recorded.
+    verbose: 1 shows a progress bar over the figures (with an ETA), 0 is silent.
     """
+    import tf_keras
+
     from tfp_vae import runs
     from tfp_vae.data import prepare
     from tfp_vae.fingerprint import load_checked
@@ -267,11 +270,13 @@ def save_run_plots(run_dir, data_dir=None, n=10) -> list[Path]:
     out = run_dir / PLOTS_DIR
     out.mkdir(parents=True, exist_ok=True)
     paths = []
+    bar = tf_keras.utils.Progbar(len(figures), unit_name="figure", verbose=1 if verbose else 0)
     for name, draw in figures.items():
         path = out / f"{name}.png"
         fig = draw()
         runs.atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=100, format="png"))
         paths.append(path)
+        bar.add(1)
     return paths
 
 

@@ -1,30 +1,60 @@
-"""Reproducible training: every random draw of epoch e depends only on (config.seed, e).
+"""Reproducible training: a run resumed at epoch e follows exactly the path of a run never stopped.
 
-That makes a run resumed at epoch e follow exactly the path of a run that was never stopped:
-  * the data order of epoch e is a stateless shuffle keyed by (seed, e) (`shuffled_batches`);
-  * the stateful samplers inside the step (posterior draws, dynamic binarization) are re-seeded
-    with `epoch_seed(seed, e)` at the start of every epoch, and the step function is re-traced so
-    their kernels restart from that seed (`ReseedEachEpoch`).
-`op_determinism` additionally pins TensorFlow's kernels to deterministic implementations, so the
-same config and seed give bit-identical weights on CPU.
+  * The data order of epoch e is a stateless shuffle keyed by (seed, e) (`shuffled_batches`).
+  * Every random draw of a training or validation step (posterior draw, sampled KL, dynamic
+    binarization) is a stateless draw whose seed comes from the model's `tf.random.Generator`
+    (`VAE.sampler`, seeded by config.seed and saved in every checkpoint): `random_stream` and
+    `stream_seed`. Stateless kernels honour their seed under XLA too (stateful ones do not), so
+    the default, compiled step resumes bit for bit, and it is traced once, not once per epoch.
+`op_determinism` additionally pins TensorFlow's kernels to deterministic implementations.
 
->>> epoch_seed(0, 3) == epoch_seed(0, 3) != epoch_seed(0, 4)
+>>> g = tf.random.Generator.from_seed(0)
+>>> with random_stream(g):
+...     a = stream_seed()
+>>> stream_seed() is None       # outside a stream: an ordinary (stateful) draw
 True
 """
 
 from __future__ import annotations
 
 import contextlib
+import threading
 
 import numpy as np
 import tensorflow as tf
-import tf_keras
 from tensorflow.python.framework import config as tf_config  # the only home of disable_op_determinism
 
 
-def epoch_seed(seed: int, epoch: int) -> int:
-    """A seed in [0, 2**31) for epoch `epoch` of a run seeded with `seed`."""
-    return int(np.random.SeedSequence([seed, epoch]).generate_state(1)[0] % 2**31)
+# The generator random draws take their seeds from, per thread: tf.distribute runs each replica's
+# step in its own thread.
+_STREAM = threading.local()
+
+
+@contextlib.contextmanager
+def random_stream(generator: tf.random.Generator):
+    """Within the block (in this thread), `stream_seed()` draws its seeds from `generator`."""
+    previous = getattr(_STREAM, "generator", None)
+    _STREAM.generator = generator
+    try:
+        yield generator
+    finally:
+        _STREAM.generator = previous
+
+
+def stream_seed():
+    """A shape-[2] int32 seed for one stateless draw (e.g. `dist.sample(seed=stream_seed())`),
+    taken from the current `random_stream`'s generator; None outside one (a stateful draw).
+
+    Under tf.distribute the replica id is folded in, so every replica draws different samples.
+    """
+    generator = getattr(_STREAM, "generator", None)
+    if generator is None:
+        return None
+    seed = generator.uniform_full_int([2], tf.int32)  # TFP's samplers take int32 seeds
+    if tf.distribute.has_strategy() and not tf.distribute.in_cross_replica_context():
+        replica = tf.distribute.get_replica_context().replica_id_in_sync_group
+        seed = tf.random.experimental.stateless_fold_in(seed, tf.cast(replica, tf.int32))
+    return seed
 
 
 def shuffled_batches(x, batch_size: int, seed: int, initial_epoch: int, epochs: int) -> tf.data.Dataset:
@@ -60,22 +90,6 @@ def shuffled_batches(x, batch_size: int, seed: int, initial_epoch: int, epochs: 
 
 def steps_per_epoch(n: int, batch_size: int) -> int:
     return -(-n // batch_size)
-
-
-class ReseedEachEpoch(tf_keras.callbacks.Callback):
-    """Seeds TensorFlow with `epoch_seed(seed, epoch)` at the start of every epoch and re-traces
-    the train and test steps, so the samplers inside them draw the same numbers in epoch e whether
-    the run started at epoch 0 or was resumed at e. (A traced step keeps its random kernels' state
-    across calls; only a fresh trace restarts them from the global seed.)"""
-
-    def __init__(self, seed: int):
-        super().__init__()
-        self.seed = seed
-
-    def on_epoch_begin(self, epoch, logs=None):
-        tf_keras.utils.set_random_seed(epoch_seed(self.seed, epoch))
-        self.model.make_train_function(force=True)
-        self.model.test_function = None  # fit's validation rebuilds it on first use
 
 
 @contextlib.contextmanager

@@ -29,6 +29,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import json
+import sys
 import time
 from pathlib import Path
 
@@ -39,6 +40,7 @@ from tfp_vae import disentanglement, runs
 from tfp_vae.config import VAEConfig
 from tfp_vae.errors import ConfigError
 from tfp_vae.evaluate import active_directions, evaluate, posterior_means
+from tfp_vae.locks import RunDirBusyError, run_lock
 from tfp_vae.train import load_data_for, train
 
 SWEEP_FILE = "sweep.json"
@@ -283,10 +285,19 @@ def sweep(base: VAEConfig, grid: dict, out_dir, *, shard=(1, 1), num_samples: in
     bar = tf_keras.utils.Progbar(len(mine), stateful_metrics=["kl", "nll"], verbose=verbose)
     bar.update(len(mine) - len(todo))
     for done, point in enumerate(todo, start=len(mine) - len(todo) + 1):
-        point_data = data if data is not None else load_data_for(point.config, data_dir)
-        metrics = run_point(point, out_dir, _subset(point_data, train_examples, test_examples),
-                            num_samples=num_samples, eval_batch_size=eval_batch_size,
-                            factor_settings=factor_settings)
+        try:
+            # A point another shard has claimed is left to it (and counted as done here).
+            with run_lock(out_dir / point.name, "running this sweep point"):
+                if is_finished(out_dir / point.name, point.config):  # another shard finished it meanwhile
+                    continue
+                point_data = data if data is not None else load_data_for(point.config, data_dir)
+                metrics = run_point(point, out_dir, _subset(point_data, train_examples, test_examples),
+                                    num_samples=num_samples, eval_batch_size=eval_batch_size,
+                                    factor_settings=factor_settings)
+        except RunDirBusyError as busy:
+            if verbose:
+                print(f"\nskipping {point.name}: {busy}", file=sys.stderr)
+            continue
         write_results(out_dir)  # after every point, so an interruption keeps the table current
         bar.update(done, values=[("kl", metrics["kl"]), ("nll", metrics["nll"])])
     write_results(out_dir)  # also when nothing ran: other shards may have finished points

@@ -16,10 +16,13 @@ from tfp_vae.checkpoint import CommitEachEpoch, RunCheckpoint
 from tfp_vae.config import VAEConfig
 from tfp_vae.data import check_images, check_labels, prepare
 from tfp_vae.distribute import agree, make_strategy, worker_subdir
+from tfp_vae.errors import ConfigError
 from tfp_vae.evaluate import posterior_means
 from tfp_vae.fingerprint import load_checked, read_record, write_record
-from tfp_vae.model import STEPS_PER_EXECUTION, VAE, build_vae
-from tfp_vae.reproducible import ReseedEachEpoch, op_determinism, shuffled_batches, steps_per_epoch
+from tfp_vae.locks import holds_run_lock
+from tfp_vae.model import STEPS_PER_EXECUTION, VAE, build_vae, check_training_images
+from tfp_vae.reproducible import op_determinism, shuffled_batches, steps_per_epoch
+from tfp_vae.tensorboard_logs import TensorBoardLogs
 
 
 def load_data_for(config: VAEConfig, data_dir=None, run_dir=None):
@@ -35,8 +38,9 @@ def make_optimizer(config: VAEConfig) -> tf_keras.optimizers.Optimizer:
     return tf_keras.optimizers.Adam(config.learning_rate, global_clipnorm=config.clip_norm or None)
 
 
+@holds_run_lock("training", "out_dir")  # a second process training into out_dir stops at once
 def train(config: VAEConfig, out_dir=None, data=None, data_dir=None, verbose=1, callbacks=(),
-          strategy=None):
+          strategy=None, tensorboard=False):
     """Trains a model for `config`; returns (model, history {metric: [per epoch]}).
 
     data: ((x_train, y_train), (x_test, y_test)) to use instead of loading `config.dataset`
@@ -45,17 +49,23 @@ def train(config: VAEConfig, out_dir=None, data=None, data_dir=None, verbose=1, 
       status.json and a checkpoint per epoch. Training into a directory that holds a run of the
       same config resumes it after its last completed epoch; another config is an error.
     strategy: None, a `tf.distribute.Strategy`, or a name in `tfp_vae.distribute.STRATEGIES`.
+    tensorboard: True writes TensorBoard logs into out_dir/tensorboard/ (`tfp_vae.tensorboard_logs`).
+    While it trains, out_dir is locked (`tfp_vae.locks.run_lock`): another process training or
+    evaluating into it gets a `RunDirError` naming this one.
     Validation runs on the test split every epoch (history keys val_loss, val_nll, val_kl).
     A non-finite loss stops training with `NonFiniteLossError` naming the epoch and step.
     """
+    if tensorboard and out_dir is None:
+        raise ConfigError("tensorboard=True writes its logs into the run directory; give out_dir too.")
     loaded = None if data is not None else load_checked(config, data_dir, out_dir)
     if loaded is not None:
         data = prepare(loaded, config.likelihood, config.binarize, config.seed)
     (x, y), (x_test, y_test) = data
     if config.train_examples:
         x, y = x[: config.train_examples], (None if y is None else y[: config.train_examples])
+    check_training_images(x, config)
+    check_images(x_test, config.input_shape, config.likelihood)
     for images, labels, split in ((x, y, "training"), (x_test, y_test, "test")):
-        check_images(images, config.input_shape, config.likelihood)
         check_labels(labels, images, f"{split} labels")
     strategy = make_strategy(strategy)
     checkpoint = None
@@ -86,12 +96,13 @@ def train(config: VAEConfig, out_dir=None, data=None, data_dir=None, verbose=1, 
                       if done < config.epochs else f"{out_dir}: already trained ({done} epochs)")
         steps = steps_per_epoch(len(x), config.batch_size)
         keeper = CommitEachEpoch(checkpoint, history, steps)
+        board = [TensorBoardLogs(out_dir, x_test[:8], config.seed)] if tensorboard else []
         if done < config.epochs:
             model.fit(
                 shuffled_batches(x, config.batch_size, config.seed, done, config.epochs),
                 steps_per_epoch=steps, initial_epoch=done, epochs=config.epochs,
                 validation_data=(x_test,), validation_batch_size=config.batch_size,
-                verbose=verbose, callbacks=[ReseedEachEpoch(config.seed), *callbacks, keeper],
+                verbose=verbose, callbacks=[*callbacks, *board, keeper],
             )
         completed = len(next(iter(history.values()), []))
         keeper.raise_if_stopped(completed)

@@ -1,0 +1,67 @@
+"""`runs_table`: finished or running runs side by side (what `tfp-vae show` prints).
+
+>>> runs_table(["runs/a", "runs/b"])        # doctest: +SKIP
+      run  beta  status  epochs  best_epoch  val_loss  best_val_loss    elbo    iwae
+0  runs/a   1.0  complete   5/5           5    251.32         251.32  -251.2  -247.9
+1  runs/b   4.0  complete   5/5           4    263.10         262.95  -262.9  -259.1
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tfp_vae import runs
+from tfp_vae.errors import RunDirError
+
+STATUS_FILE = "status.json"  # written by `tfp_vae.checkpoint`
+
+
+def runs_table(run_dirs):
+    """A pandas DataFrame, one row per run directory, in the order given:
+
+      run            the directory as given
+      <fields>       the `VAEConfig` fields whose values differ between the runs (tuples as text)
+      status         status.json's state ("training", "complete", "stopped"), if recorded
+      epochs         "done/total" epochs in history.json
+      best_epoch     1-based epoch of the lowest val_loss
+      val_loss, best_val_loss   the last and the lowest validation negative ELBO (nats per example;
+                     at the training beta)
+      then every scalar of metrics.json (`tfp-vae evaluate`: elbo, nll, kl, iwae, ... at beta = 1).
+    Raises `RunDirError` for a directory that is not a run.
+    """
+    import numpy as np
+    import pandas as pd
+
+    run_dirs = [Path(d) for d in run_dirs]
+    if not run_dirs:
+        raise RunDirError("give at least one run directory to show.")
+    configs = [runs.load_config(d).to_dict() for d in run_dirs]
+    differ = [k for k in configs[0] if any(c[k] != configs[0][k] for c in configs)]
+    rows = []
+    for run_dir, config in zip(run_dirs, configs):
+        row = {"run": str(run_dir)}
+        row.update({k: "x".join(map(str, v)) if isinstance(v, list) else "none" if v is None else v
+                    for k, v in config.items() if k in differ})
+        status = _json(run_dir / STATUS_FILE)
+        if status:
+            row["status"] = status.get("state")
+        history = _json(run_dir / runs.HISTORY_JSON) or {}
+        done = len(next(iter(history.values()), []))
+        row["epochs"] = f"{done}/{config['epochs']}"
+        val = history.get("val_loss") or []
+        if val:
+            best = int(np.nanargmin(val))
+            row.update(best_epoch=best + 1, val_loss=val[-1], best_val_loss=val[best])
+        metrics = _json(run_dir / runs.METRICS_FILE) or {}
+        row.update({k: v for k, v in metrics.items()
+                    if isinstance(v, (int, float)) and not isinstance(v, bool)})
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _json(path: Path):
+    try:
+        return json.loads(path.read_text()) if path.is_file() else None
+    except json.JSONDecodeError:  # a file being rewritten by another process: shown as missing
+        return None

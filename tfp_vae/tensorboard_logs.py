@@ -1,0 +1,67 @@
+"""TensorBoard logs of a training run (`train(..., tensorboard=True)`, `tfp-vae train --tensorboard`).
+
+RUN_DIR/tensorboard/ receives, per epoch (step = epochs completed), the scalars loss, nll, kl and
+their val_ versions (nats per example), beta (and capacity, with the capacity schedule); and, at
+the first, the last and every `image_every`-th epoch, two images: `reconstructions` (test images
+above the decoder's mean for their posterior mean) and `prior_samples` (decoder means for fixed
+draws z ~ p(z)). Writing needs only TensorFlow (`tf.summary`); reading needs the `tensorboard`
+package (`pip install "tfp_vae[tensorboard]"`, then `tensorboard --logdir RUN_DIR/tensorboard`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import tensorflow as tf
+import tf_keras
+
+TENSORBOARD_DIR = "tensorboard"
+IMAGE_EVERY = 5  # epochs between image summaries
+
+
+class TensorBoardLogs(tf_keras.callbacks.Callback):
+    """Writes the summaries above into `run_dir`/tensorboard/ during `fit`.
+
+    x: a few test images [n, H, W, C] (scaled for the likelihood) to reconstruct; n <= 8 is plenty.
+    seed: fixes the prior draws, so the sample images of different epochs are comparable (a
+      stateless draw: training's own random numbers are untouched).
+    """
+
+    def __init__(self, run_dir, x, seed: int = 0, image_every: int = IMAGE_EVERY):
+        super().__init__()
+        self.logdir = Path(run_dir) / TENSORBOARD_DIR
+        self.x = tf.convert_to_tensor(x, tf.float32)
+        self.seed = seed
+        self.image_every = image_every
+        self.writer = None
+
+    def on_train_begin(self, logs=None):
+        self.writer = tf.summary.create_file_writer(str(self.logdir))
+        self.z_prior = self.model.prior.sample(len(self.x), seed=(self.seed, 1))
+
+    def on_epoch_end(self, epoch, logs=None):
+        divergence = self.model.encoder.divergence
+        scalars = {k: float(v) for k, v in (logs or {}).items()}
+        scalars.setdefault("beta", float(divergence.beta.numpy()))
+        if divergence.capacity is not None:
+            scalars.setdefault("capacity", float(divergence.capacity.numpy()))
+        with self.writer.as_default(step=epoch + 1):
+            for name, value in scalars.items():
+                tf.summary.scalar(name, value)
+            last = epoch + 1 == self.params.get("epochs")
+            if epoch == 0 or last or (epoch + 1) % self.image_every == 0:
+                mean = self.model.decoder(self.model.encoder(self.x).mean()).mean()
+                pairs = tf.concat([self.x, tf.cast(mean, tf.float32)], axis=1)  # original above
+                tf.summary.image("reconstructions", _unit(pairs), max_outputs=len(self.x))
+                samples = self.model.decoder(self.z_prior).mean()
+                tf.summary.image("prior_samples", _unit(samples), max_outputs=len(self.x))
+        self.writer.flush()
+
+    def on_train_end(self, logs=None):
+        if self.writer is not None:
+            self.writer.close()
+
+
+def _unit(images):
+    # Decoder means of the Gaussian families can leave [0, 1]; TensorBoard wants it.
+    return tf.clip_by_value(tf.cast(images, tf.float32), 0.0, 1.0)
