@@ -161,3 +161,24 @@ def test_evaluation_resumes_from_its_shards_and_equals_one_call(early_stopped, m
     calls.clear()
     evaluation_shards.evaluate_run(model, out, x, **kwargs)
     assert calls == [0, 3, 6] and not folder.exists()
+
+
+def test_experiment_files_hold_the_published_setting():
+    from conftest import REPO
+    from tfp_vae.cli import config_file
+
+    density = config_file(REPO / "experiments" / "fashion_mnist_density.json")
+    assert (density.dataset, density.likelihood, density.binarize, density.encoder) == (
+        "fashion_mnist", "bernoulli", "dynamic", "mlp")
+    assert (density.hidden_units, density.latent_dim, density.batch_size, density.learning_rate) == (
+        (300, 300), 40, 100, 5e-4)
+    assert (density.validation_examples, density.early_stopping_patience, density.kl_schedule,
+            density.kl_schedule_epochs, density.kl, density.epochs) == (10000, 50, "warmup", 100, "exact", 2000)
+    # The VampPrior file is the same experiment with the prior's fields (they load once the
+    # priors and gated bodies exist).
+    vamp = json.loads((REPO / "experiments" / "fashion_mnist_vampprior.json").read_text())
+    own = {"prior": "vamp", "prior_components": 500, "kl": "sampled", "kl_samples": 1,
+           "hidden_activation": "gated"}
+    assert {k: vamp[k] for k in own} == own
+    shared = {k: v for k, v in density.to_dict().items() if k not in own}
+    assert {k: v for k, v in vamp.items() if k not in own} == shared

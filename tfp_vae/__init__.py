@@ -29,12 +29,14 @@ from tfp_vae.divergence import KLDivergence, standard_normal_prior
 from tfp_vae.distribute import STRATEGIES, make_strategy
 from tfp_vae.encoders import ENCODERS, build_encoder
 from tfp_vae.evaluate import evaluate, posterior_means
+from tfp_vae.evaluation_shards import evaluate_run
 from tfp_vae.errors import ConfigError, DataError, NonFiniteLossError, RunDirError, TfpVaeError
 from tfp_vae.likelihoods import LIKELIHOODS, Likelihood, NonBinaryBernoulliWarning
 from tfp_vae.model import VAE, build_vae
 from tfp_vae.reproducible import op_determinism
 from tfp_vae.runs import load, load_config, load_history, save
 from tfp_vae.schedules import SCHEDULES, KLSchedule, KLScheduleCallback
+from tfp_vae.protocol import LR_SCHEDULES, LRSchedule
 from tfp_vae.plots import (
     active_units_vs_beta,
     compare_reconstructions,
@@ -60,4 +62,6 @@ __all__ = [
     # beta-VAE studies (sweeps and their pictures)
     "SweepPoint", "active_units_vs_beta", "compare_reconstructions", "compare_samples",
     "grid_points", "load_results", "rate_distortion", "shard_points", "sweep", "traversals_by_beta",
+    # training protocol and resumable evaluation (issue 9)
+    "LR_SCHEDULES", "LRSchedule", "evaluate_run",
 ]

@@ -90,8 +90,8 @@ def config_file(path) -> VAEConfig:
     try:
         return VAEConfig.from_json(text)
     except ConfigError as err:
-        raise ConfigError(f"--config {path}: {err} Fix the file (its format is a run "
-                          "directory's config.json).") from err
+        raise ConfigError(f"--config {path}: {err} Correct or remove that entry of the file (its "
+                          "format is a run directory's config.json).") from err
 
 
 def _train(args) -> int:
@@ -101,7 +101,7 @@ def _train(args) -> int:
     config = config_from_args(args, config_file(args.config) if args.config else None)
     _, history = train(config, out_dir=args.out, data_dir=args.data_dir, verbose=args.verbose,
                        strategy=args.strategy, max_minutes=args.max_minutes)
-    last = {k: round(v[-1], 3) for k, v in history.items()}
+    last = {k: float(f"{v[-1]:.6g}") for k, v in history.items()}
     print(f"trained {len(history.get('loss', []))} of {config.epochs} epoch(s) into {args.out} "
           f"(why it stopped: {args.out}/{STATUS_FILE}); last epoch (nats per example): {last}")
     return 0

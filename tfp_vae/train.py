@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +18,7 @@ from tfp_vae.checkpoint import CommitEachEpoch, RunCheckpoint
 from tfp_vae.config import VAEConfig
 from tfp_vae.data import binarize_images, check_images, check_labels, load_dataset
 from tfp_vae.errors import ConfigError
+from tfp_vae.likelihoods import NonBinaryBernoulliWarning
 from tfp_vae.distribute import agree, make_strategy, worker_subdir
 from tfp_vae.evaluate import posterior_means
 from tfp_vae.model import STEPS_PER_EXECUTION, VAE, build_vae
@@ -61,7 +63,11 @@ def train(config: VAEConfig, out_dir=None, data=None, data_dir=None, verbose=1, 
     if config.train_examples:
         x, y = x[: config.train_examples], (None if y is None else y[: config.train_examples])
     for images, labels, split in ((x, y, "training"), (x_test, y_test, "test")):
-        check_images(images, config.input_shape, config.likelihood)
+        with warnings.catch_warnings():
+            if split == "training" and config.binarize == "dynamic":
+                # Grey training images are the pixel probabilities the model draws from.
+                warnings.simplefilter("ignore", NonBinaryBernoulliWarning)
+            check_images(images, config.input_shape, config.likelihood)
         check_labels(labels, images, f"{split} labels")
     x, x_val = validation_split(config, x, x_test)
     strategy = make_strategy(strategy)
