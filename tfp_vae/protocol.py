@@ -124,7 +124,7 @@ class ProtocolCallback(tf_keras.callbacks.Callback):
         if logs is None:
             return
         optimizer = self.model.optimizer
-        logs[LR] = float(optimizer.learning_rate)
+        logs[LR] = float(tf_keras.backend.get_value(optimizer.learning_rate))
         seen = {k: [*self.history.get(k, []), float(v)] for k, v in logs.items()}
         optimizer.learning_rate.assign(LR_SCHEDULES[self.config.lr_schedule].next_lr(self.config, seen))
         if self.config.early_stopping_patience and best_epoch(self.config, seen) == epoch:

@@ -116,4 +116,5 @@ class KLScheduleCallback(tf_keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         if logs is not None:
-            logs.update({name: float(getattr(self.divergence, name)) for name in self._names})
+            logs.update({name: float(tf_keras.backend.get_value(getattr(self.divergence, name)))
+                         for name in self._names})
