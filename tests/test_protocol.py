@@ -15,7 +15,7 @@ from tfp_vae.cli import main
 from tfp_vae.evaluate import evaluate
 from tfp_vae.protocol import LR_SCHEDULES, criterion
 
-TINY = dict(latent_dim=2, hidden_units=(16,), batch_size=16, seed=3)
+TINY = {"latent_dim": 2, "hidden_units": (16,), "batch_size": 16, "seed": 3}
 
 
 def _weights_file(path):
@@ -76,7 +76,7 @@ def test_early_stopping_keeps_the_best_weights(early_stopped):
 
 
 def test_plateau_lowers_the_learning_rate_by_its_rule(early_stopped):
-    cfg, _, out, model, history, _ = early_stopped
+    cfg, _, out, _, history, _ = early_stopped
     lrs = history["lr"]
     assert lrs[0] == pytest.approx(0.05) and min(lrs) < 0.05 and min(lrs) >= cfg.lr_min
     for n in range(1, len(lrs)):  # each epoch's rate follows from the history before it
@@ -100,7 +100,7 @@ def test_validation_split_is_the_last_training_images_not_the_test_split():
                             validation_examples=16, deterministic=True)
     model, history = tfp_vae.train(cfg, data=((ones, None), (zeros, None)), verbose=0)
     on_test = float(np.mean(model.loss_terms(zeros)["nll"]))
-    assert history["val_nll"][-1] < 300 < 543 < on_test
+    assert history["val_nll"][-1] < 300 and on_test > 543
 
 
 def test_max_minutes_and_config_file_resume_mid_warmup_like_an_uninterrupted_run(tmp_path, data_dir):
@@ -137,7 +137,7 @@ def test_evaluation_resumes_from_its_shards_and_equals_one_call(early_stopped, m
     from tfp_vae import evaluation_shards
 
     model, x = runs.load(out), data[1][0]
-    kwargs = dict(num_samples=6, batch_size=3, verbose=0, shard_images=3)
+    kwargs = {"num_samples": 6, "batch_size": 3, "verbose": 0, "shard_images": 3}
     first, path, folder = evaluation_shards.evaluate_run(model, out, x, **kwargs)
     shards = sorted(folder.glob("shard-*.npz"))
     assert len(shards) == 3 and first["images"] == 8  # 3 + 3 + 2 images
@@ -164,6 +164,7 @@ def test_evaluation_resumes_from_its_shards_and_equals_one_call(early_stopped, m
 
 def test_experiment_files_hold_the_published_setting():
     from conftest import REPO
+
     from tfp_vae.cli import config_file
 
     density = config_file(REPO / "experiments" / "fashion_mnist_density.json")

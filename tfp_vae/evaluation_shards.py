@@ -77,7 +77,7 @@ def evaluate_run(model, run_dir, x, num_samples: int = 1000, batch_size: int = 1
     for start, path in todo:
         parts = per_example(model, x[start:start + size], num_samples, batch_size, seed,
                             first_index=start, progress=advance)
-        runs.atomic_write(path, lambda tmp: _save_npz(tmp, parts))
+        runs.atomic_write(path, lambda tmp, parts=parts: _save_npz(tmp, parts))
     parts = [_load_npz(path) for path in paths]
     metrics = summarize(model.config, {k: np.concatenate([p[k] for p in parts]) for k in parts[0]})
     record = {k: np.asarray(v).tolist() for k, v in metrics.items()}

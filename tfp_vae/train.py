@@ -17,10 +17,10 @@ from tfp_vae import runs
 from tfp_vae.checkpoint import CommitEachEpoch, RunCheckpoint
 from tfp_vae.config import VAEConfig
 from tfp_vae.data import binarize_images, check_images, check_labels, load_dataset
-from tfp_vae.errors import ConfigError
-from tfp_vae.likelihoods import NonBinaryBernoulliWarning
 from tfp_vae.distribute import agree, make_strategy, worker_subdir
+from tfp_vae.errors import ConfigError
 from tfp_vae.evaluate import posterior_means
+from tfp_vae.likelihoods import NonBinaryBernoulliWarning
 from tfp_vae.model import STEPS_PER_EXECUTION, VAE, build_vae
 from tfp_vae.protocol import ProtocolCallback, best_epoch, stop_reason
 from tfp_vae.reproducible import ReseedEachEpoch, op_determinism, shuffled_batches, steps_per_epoch
