@@ -203,3 +203,61 @@ def test_loading_never_runs_code(run_dir, tmp_path):
     # A config that names a callable is data, not code: it is rejected as an unknown field.
     (run_dir / "config.json").write_text('{"__reduce__": "os.system", "latent_dim": 2}')
     _raises(RunDirError, ["unknown VAEConfig field", "__reduce__"], tfp_vae.load, run_dir)
+
+
+# ---------------------------------------------------------------------------- training protocol (issue 9)
+@pytest.mark.parametrize(
+    "fields, words",
+    [
+        ({"validation_examples": -1}, ["VAEConfig.validation_examples=-1", ">= 0"]),
+        ({"validation_examples": 10, "early_stopping_patience": -2},
+         ["VAEConfig.early_stopping_patience=-2", ">= 0"]),
+        ({"early_stopping_patience": 5}, ["VAEConfig.early_stopping_patience=5", "validation_examples"]),
+        ({"lr_schedule": "cosine"}, ["VAEConfig.lr_schedule='cosine'", "'constant'", "'plateau'"]),
+        ({"lr_schedule": "plateau"}, ["VAEConfig.lr_schedule='plateau'", "validation_examples"]),
+        ({"validation_examples": 10, "lr_factor": 1.5}, ["VAEConfig.lr_factor=1.5", "between 0 and 1"]),
+        ({"validation_examples": 10, "lr_patience": 0}, ["VAEConfig.lr_patience=0", ">= 1"]),
+        ({"lr_min": 0.1}, ["VAEConfig.lr_min=0.1", "learning_rate"]),
+    ],
+)
+def test_protocol_fields_name_themselves(fields, words):
+    _raises(ConfigError, words, VAEConfig, **fields)
+
+
+def test_validation_split_as_large_as_the_training_set_fails_before_writing(tmp_path):
+    out = tmp_path / "run"
+    cfg = VAEConfig(epochs=1, hidden_units=(4,), train_examples=8, validation_examples=8)
+    _raises(ConfigError, ["VAEConfig.validation_examples=8", "8 training images", "lower"],
+            tfp_vae.train, cfg, out, data=((grey_images(20), None), (grey_images(4, seed=1), None)),
+            verbose=0)
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    "text, words",
+    [
+        ("{latent_dim: 2", ["not valid JSON"]),
+        ("[1, 2]", ["must be an object"]),
+        ('{"latent_dim": 2, "lattent_dim": 3}', ["unknown VAEConfig field(s) ['lattent_dim']"]),
+        ('{"validation_examples": -4}', ["VAEConfig.validation_examples=-4"]),
+    ],
+    ids=["not-json", "not-object", "unknown-field", "bad-value"],
+)
+def test_bad_config_file_is_named_before_training(tmp_path, capsys, text, words):
+    from tfp_vae.cli import main
+
+    path = tmp_path / "experiment.json"
+    path.write_text(text)
+    out = tmp_path / "run"
+    assert main(["train", "--config", str(path), "--out", str(out)]) == 2
+    message = capsys.readouterr().err
+    for word in [f"--config {path}", *words]:
+        assert word in message, f"{word!r} not in {message!r}"
+    assert not out.exists()
+
+
+def test_missing_config_file(tmp_path, capsys):
+    from tfp_vae.cli import main
+
+    assert main(["train", "--config", str(tmp_path / "nope.json"), "--out", str(tmp_path / "r")]) == 2
+    assert "cannot read it" in capsys.readouterr().err

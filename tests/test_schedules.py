@@ -73,11 +73,27 @@ def test_warmup_walks_beta_per_epoch_without_retracing():
     assert traces["warmup"] == traces["constant"] <= 2
 
 
-def test_warmup_counts_epochs_from_initial_epoch():
+def test_warmup_follows_the_optimizers_step_count():
+    """A model whose optimizer has taken one epoch of steps continues the ramp from there, as a
+    resumed run does (the step count lives in the checkpoint), whatever initial_epoch says."""
     model = _model(beta=2.0, kl_schedule="warmup", kl_schedule_epochs=4)
     model.compile()
-    history = model.fit(grey_images(32, seed=5), epochs=3, initial_epoch=1, batch_size=32, verbose=0).history
+    model.optimizer.build(model.trainable_variables)
+    model.optimizer.iterations.assign(1)  # one epoch of 1 step done
+    history = model.fit(grey_images(32, seed=5), epochs=2, batch_size=32, verbose=0).history
     np.testing.assert_allclose(history["beta"], [1.0, 1.5])
+
+
+def test_warmup_moves_every_step():
+    """Four steps per epoch: beta after step t (0-based) is beta * (t + 1) / (4 N), set by the
+    compiled step itself from the optimizer's step count."""
+    model = _model(beta=1.0, kl_schedule="warmup", kl_schedule_epochs=2)
+    seen = []
+    probe = tf_keras.callbacks.LambdaCallback(
+        on_train_batch_end=lambda b, logs: seen.append(float(model.encoder.divergence.beta)))
+    model.compile(optimizer=tf_keras.optimizers.Adam(0.0), steps_per_execution=1)
+    model.fit(grey_images(32, seed=8), epochs=2, batch_size=8, verbose=0, callbacks=[probe])
+    np.testing.assert_allclose(seen, [(t + 1) / 8 for t in range(8)], rtol=1e-6)
 
 
 def test_capacity_grows_to_c_max_and_is_recorded():

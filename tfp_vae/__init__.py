@@ -34,6 +34,7 @@ from tfp_vae.distribute import STRATEGIES, make_strategy
 from tfp_vae.dsprites import DSprites, load_dsprites
 from tfp_vae.encoders import ENCODERS, build_encoder
 from tfp_vae.evaluate import evaluate, posterior_means
+from tfp_vae.evaluation_shards import evaluate_run
 from tfp_vae.errors import ConfigError, DataError, NonFiniteLossError, RunDirError, TfpVaeError
 from tfp_vae.hidden import HIDDEN_ACTIVATIONS, Gated
 from tfp_vae.likelihoods import LIKELIHOODS, Likelihood, NonBinaryBernoulliWarning
@@ -42,6 +43,7 @@ from tfp_vae.priors import PRIORS, build_prior
 from tfp_vae.reproducible import op_determinism
 from tfp_vae.runs import load, load_config, load_history, save
 from tfp_vae.schedules import SCHEDULES, KLSchedule, KLScheduleCallback
+from tfp_vae.protocol import LR_SCHEDULES, LRSchedule
 from tfp_vae.plots import (
     active_units_vs_beta,
     compare_reconstructions,
@@ -83,4 +85,6 @@ __all__ = [
     "HIDDEN_ACTIVATIONS", "PRIORS", "Gated", "build_prior",
     # calm, shareable runs
     "RunDirBusyError", "TensorBoardLogs", "run_lock", "runs_table",
+    # training protocol and resumable evaluation (issue 9)
+    "LR_SCHEDULES", "LRSchedule", "evaluate_run",
 ]

@@ -4,7 +4,9 @@ Layout added to RUN_DIR (see `tfp_vae.runs` for the rest):
     checkpoints/latest.json        {"epoch": k, "dir": "epoch-000k"}: the commit record
     checkpoints/epoch-000k/        tf.train.Checkpoint of model + optimizer after k epochs, and
                                    history.json of those k epochs
-    status.json                    "training", "complete" or "stopped" (non-finite loss), and why
+    status.json                    "training", "complete" (all epochs, or early stopping),
+                                   "paused" (time budget: rerun to resume) or "stopped"
+                                   (non-finite loss), and why; with early stopping the best epoch
 
 A commit writes the checkpoint into a temporary folder, renames it to `epoch-000k`, then rewrites
 `latest.json` atomically: a crash at any moment leaves `latest.json` naming a complete checkpoint.
@@ -29,6 +31,7 @@ import tf_keras
 from tfp_vae import runs
 from tfp_vae.config import VAEConfig
 from tfp_vae.errors import NonFiniteLossError, RunDirError
+from tfp_vae.protocol import best_epoch, criterion, stop_reason
 
 CHECKPOINTS = "checkpoints"
 LATEST = "latest.json"
@@ -122,16 +125,33 @@ class RunCheckpoint:
                 shutil.rmtree(old, ignore_errors=True)
         self.publish(model, epoch, history)
 
-    def publish(self, model, epoch: int, history: dict) -> None:
-        """Rewrites config.json, model.weights.h5, history.json/csv and status.json for `epoch`."""
-        runs.save(model, self.write_dir)
+    def publish(self, model, epoch: int, history: dict, paused: str | None = None) -> None:
+        """Rewrites config.json, model.weights.h5, history.json/csv and status.json for `epoch`.
+
+        With early stopping, model.weights.h5 is rewritten only when `epoch` is the best so far
+        (`tfp_vae.protocol.best_epoch`), so it always holds the best weights; the checkpoint keeps
+        the latest. paused: why training paused resumably here (e.g. its time budget), if it did.
+        """
+        best = best_epoch(self.config, history) if self.config.early_stopping_patience else None
+        kept = epoch if best is None else best + 1
+        if kept == epoch or not (self.write_dir / runs.WEIGHTS_FILE).is_file():
+            runs.save(model, self.write_dir)
         runs.save_history(history, self.write_dir)
-        state = ("complete" if epoch >= self.config.epochs
+        finished = stop_reason(self.config, history)
+        state = ("complete" if finished else "paused" if paused
                  else "stopped" if getattr(model, "stop_training", False) else "training")
-        self.set_status(state, epochs_done=epoch,
-                        note=f"model.weights.h5 holds the weights after {epoch} of "
-                        f"{self.config.epochs} epoch(s)" + (" (a callback stopped training)."
-                                                            if state == "stopped" else "."))
+        if best is None:
+            note = (f"model.weights.h5 holds the weights after {epoch} of {self.config.epochs} "
+                    "epoch(s)" + (" (a callback stopped training)." if state == "stopped" else "."))
+            fields = {}
+        else:
+            note = (f"model.weights.h5 holds the weights after epoch {kept} of {epoch}, the best by "
+                    "validation negative ELBO (val_nll + val_kl).")
+            fields = {"best_epoch": kept, "best_val_neg_elbo": float(criterion(history)[best])}
+        reason = finished or paused
+        if reason:
+            fields["reason"] = reason
+        self.set_status(state, epochs_done=epoch, **fields, note=note)
 
     def set_status(self, state: str, **fields) -> None:
         runs.atomic_write_text(self.write_dir / STATUS_FILE,

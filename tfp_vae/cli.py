@@ -1,6 +1,7 @@
 """The `tfp-vae` command line.
 
     tfp-vae train --out runs/default                  # the classic Fashion-MNIST VAE, 5 epochs
+    tfp-vae train --config experiments/fashion_mnist_density.json --out runs/d --max-minutes 55
     tfp-vae train --out runs/b4 --beta 4 --latent-dim 10 --encoder conv
     tfp-vae sweep --out runs/beta --latent-dim 10 --grid beta 0.5 1 4 --grid seed 0 1 --shard 1/2
     tfp-vae evaluate runs/default --num-samples 1000  # metrics.json: elbo, nll, kl, iwae, ...
@@ -35,6 +36,7 @@ def _choices():
     from tfp_vae.hidden import HIDDEN_ACTIVATIONS
     from tfp_vae.likelihoods import LIKELIHOODS
     from tfp_vae.priors import PRIORS
+    from tfp_vae.protocol import LR_SCHEDULES
     from tfp_vae.schedules import SCHEDULES
 
     return {
@@ -46,6 +48,7 @@ def _choices():
         "binarize": [*(b for b in BINARIZE if b), "none"],
         "prior": sorted(PRIORS),
         "hidden_activation": sorted(HIDDEN_ACTIVATIONS),
+        "lr_schedule": sorted(LR_SCHEDULES),
     }
 
 
@@ -96,14 +99,37 @@ def with_cli_binarize(config: VAEConfig, args, grid=()) -> VAEConfig:
     return config.replace(binarize=CLI_BINARIZE.get(config.likelihood, config.binarize))
 
 
+def config_file(path) -> VAEConfig:
+    """The config in a JSON file of `config.json` format; ConfigError naming the file otherwise."""
+    from pathlib import Path
+
+    from tfp_vae.errors import ConfigError
+
+    try:
+        text = Path(path).read_text()
+    except OSError as err:
+        raise ConfigError(f"--config {path}: cannot read it ({err.strerror}); give the path of a "
+                          "config JSON file, e.g. experiments/fashion_mnist_density.json.") from err
+    try:
+        return VAEConfig.from_json(text)
+    except ConfigError as err:
+        raise ConfigError(f"--config {path}: {err} Correct or remove that entry of the file (its "
+                          "format is a run directory's config.json).") from err
+
+
 def _train(args) -> int:
+    from tfp_vae.checkpoint import STATUS_FILE
     from tfp_vae.train import train
 
-    config = with_cli_binarize(config_from_args(args), args)
+    base = config_file(args.config) if args.config else None
+    config = config_from_args(args, base)
+    if base is None:  # a config file says what it binarizes; the bare command's default applies otherwise
+        config = with_cli_binarize(config, args)
     _, history = train(config, out_dir=args.out, data_dir=args.data_dir, verbose=args.verbose,
-                       strategy=args.strategy, tensorboard=args.tensorboard)
-    last = {k: round(v[-1], 3) for k, v in history.items()}
-    print(f"trained {config.epochs} epoch(s) into {args.out}; last epoch (nats per example): {last}")
+                       strategy=args.strategy, tensorboard=args.tensorboard, max_minutes=args.max_minutes)
+    last = {k: float(f"{v[-1]:.6g}") for k, v in history.items()}
+    print(f"trained {len(history.get('loss', []))} of {config.epochs} epoch(s) into {args.out} "
+          f"(why it stopped: {args.out}/{STATUS_FILE}); last epoch (nats per example): {last}")
     return 0
 
 
@@ -127,26 +153,20 @@ def _sweep(args) -> int:
 
 
 def _evaluate(args) -> int:
-    import json
-
-    import numpy as np
-
     from tfp_vae import runs
-    from tfp_vae.evaluate import evaluate
+    from tfp_vae.evaluation_shards import evaluate_run
     from tfp_vae.train import load_data_for
 
     model = runs.load(args.run_dir)
     _, (x_test, _) = load_data_for(model.config, args.data_dir, run_dir=args.run_dir)
     x_test = x_test[:args.limit] if args.limit else x_test
-    metrics = evaluate(model, x_test, num_samples=args.num_samples, batch_size=args.batch_size)
-    record = {k: np.asarray(v).tolist() for k, v in metrics.items()}
-    record.update(num_samples=args.num_samples, test_images=len(x_test))
-    path = runs.atomic_write_text(f"{args.run_dir}/{runs.METRICS_FILE}", json.dumps(record, indent=2))
+    metrics, path, shards = evaluate_run(model, args.run_dir, x_test, num_samples=args.num_samples,
+                                         batch_size=args.batch_size, verbose=args.verbose)
     print(f"{len(x_test)} test images, K = {args.num_samples} importance samples (nats per example)")
-    for key in ("elbo", "nll", "kl", "iwae", "bits_per_dim", "active_units"):
-        print(f"  {key:<13}{metrics[key]:>12.4f}" if key != "active_units"
-              else f"  {key:<13}{metrics[key]:>7d} of {model.config.latent_dim}")
-    print(f"written to {path}")
+    for key in ("elbo", "nll", "kl", "iwae", "iwae_standard_error", "bits_per_dim", "active_units"):
+        print(f"  {key:<20}{metrics[key]:>12.4f}" if key != "active_units"
+              else f"  {key:<20}{metrics[key]:>7d} of {model.config.latent_dim}")
+    print(f"metrics written to {path}; per-image shards in {shards}")
     return 0
 
 
@@ -183,9 +203,16 @@ def build_parser() -> argparse.ArgumentParser:
         "train",
         help="train a VAE into a run directory",
         description="Train a VAE; writes config.json, model.weights.h5, history.csv, "
-        "history.json, status.json and a checkpoint per epoch into --out. Validates on the test "
-        "split every epoch. Rerunning the same command resumes after the last completed epoch.",
+        "history.json, status.json and a checkpoint per epoch into --out. Validates every epoch "
+        "on the last --validation-examples training images, or on the test split if 0. Rerunning "
+        "the same command resumes after the last completed epoch.",
     )
+    train.add_argument("--config", default=None, metavar="FILE.json",
+                       help="start from this config file (a run directory's config.json format, "
+                       "e.g. experiments/fashion_mnist_density.json); flags override single fields")
+    train.add_argument("--max-minutes", type=float, default=None, metavar="M",
+                       help="stop cleanly after the epoch that passes M minutes; rerun the same "
+                       "command to resume (default: no limit)")
     train.add_argument("--out", required=True, help="run directory to write (created if missing)")
     data_help = ("folder with the four IDX .gz files (default: $TFP_VAE_DATA_DIR, "
                  "then ~/.keras/datasets/<data set>/, then download)")
@@ -243,13 +270,17 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate = sub.add_parser(
         "evaluate",
         help="test-set ELBO, IWAE log-likelihood and latent diagnostics of a trained run",
-        description="Evaluate the run's model on its test split; writes RUN_DIR/metrics.json.",
+        description="Evaluate the run's model on its test split; writes RUN_DIR/metrics.json. "
+        "Finished shards of images are kept in RUN_DIR/evaluation/, so a stopped evaluation "
+        "resumes when rerun (as long as the weights and the test images are the same).",
     )
     evaluate.add_argument("run_dir", metavar="RUN_DIR")
     evaluate.add_argument("--num-samples", type=int, default=1000,
                           help="importance samples K per image for the IWAE estimate (default: 1000)")
     evaluate.add_argument("--batch-size", type=int, default=100, help="test images per chunk (default: 100)")
     evaluate.add_argument("--limit", type=int, default=None, help="evaluate only the first N test images")
+    evaluate.add_argument("--verbose", type=int, default=1, choices=[0, 1],
+                          help="1 shows a progress bar with an ETA over the test images, 0 is silent")
     evaluate.add_argument("--data-dir", default=None, help=data_help)
     evaluate.set_defaults(run=_evaluate, lock="evaluating")
 

@@ -119,6 +119,26 @@ class VAEConfig:
         "width and convert them to its channels; without it their shape must equal input_shape.",
     )
 
+    # Training protocol (issue 9).
+    validation_examples: int = _field(
+        0,
+        "Hold out the last N training images (after train_examples) as the validation split; "
+        "0 validates on the test split, as before.",
+    )
+    early_stopping_patience: int = _field(
+        0,
+        "Stop when the validation negative ELBO at beta = 1 (val_nll + val_kl) has not improved "
+        "for this many epochs, keeping the best weights (0: off; needs validation_examples).",
+    )
+    lr_schedule: str = _field(
+        "constant",
+        "Learning-rate schedule (tfp_vae.LR_SCHEDULES): 'constant' or 'plateau' (multiply by "
+        "lr_factor when the validation negative ELBO has not improved for lr_patience epochs).",
+    )
+    lr_factor: float = _field(0.5, "Factor in (0, 1) the 'plateau' schedule multiplies the learning rate by.")
+    lr_patience: int = _field(10, "Epochs without validation improvement before 'plateau' lowers the rate.")
+    lr_min: float = _field(1e-5, "Lowest learning rate the 'plateau' schedule goes down to.")
+
     def __post_init__(self):
         # Lists from JSON or the CLI become tuples so the config stays hashable and comparable.
         for name in ("input_shape", "hidden_units"):
@@ -203,6 +223,25 @@ class VAEConfig:
              f"kl='sampled' (the Monte Carlo estimate with kl_samples draws).")
         need(self.hidden_activation in HIDDEN_ACTIVATIONS, "hidden_activation",
              f"unknown hidden activation; choose one of {sorted(HIDDEN_ACTIVATIONS)}.")
+        # Training protocol (issue 9).
+        from tfp_vae.protocol import LR_SCHEDULES
+
+        for name in ("validation_examples", "early_stopping_patience"):
+            value = getattr(self, name)
+            need(isinstance(value, int) and not isinstance(value, bool) and value >= 0,
+                 name, "must be an integer >= 0 (0 turns it off).")
+        need(self.lr_schedule in LR_SCHEDULES, "lr_schedule",
+             f"unknown learning-rate schedule; choose one of {sorted(LR_SCHEDULES)}.")
+        need(_is_real(self.lr_factor) and 0 < self.lr_factor < 1, "lr_factor",
+             "must be a number between 0 and 1 (exclusive), e.g. 0.5.")
+        positive_int("lr_patience")
+        need(_is_real(self.lr_min) and 0 <= self.lr_min <= self.learning_rate, "lr_min",
+             f"must be a number between 0 and learning_rate={self.learning_rate}.")
+        for name, on in (("early_stopping_patience", self.early_stopping_patience > 0),
+                         ("lr_schedule", self.lr_schedule != "constant")):
+            need(not on or self.validation_examples > 0, name,
+                 "needs a validation split: set validation_examples (e.g. 10000), so that no "
+                 "training decision looks at the test split.")
 
     # ------------------------------------------------------------------ JSON
     def to_dict(self) -> dict[str, Any]:

@@ -50,7 +50,7 @@ DRAWS_PER_CHUNK = 20_000
 ACTIVE_THRESHOLD = 0.01
 
 
-def evaluate(model, x, num_samples: int = 1000, batch_size: int = 100) -> dict:
+def evaluate(model, x, num_samples: int = 1000, batch_size: int = 100, seed: int | None = None) -> dict:
     """Metrics of `model` on images x [N, H, W, C] (already scaled for the model's likelihood).
 
     Args:
@@ -58,12 +58,24 @@ def evaluate(model, x, num_samples: int = 1000, batch_size: int = 100) -> dict:
       x: float images [N, *config.input_shape], N >= 1.
       num_samples: K, importance samples per image for `iwae` (and draws for `nll`).
       batch_size: images per chunk.
+      seed: None draws from TensorFlow's global generator; an int makes the draws a stateless
+        function of (seed, image index, batch_size), so a repeated call gives the same numbers.
 
     Returns dict (per-example means over the N images, nats unless stated):
       elbo, nll, kl, iwae, bits_per_dim: floats;
+      iwae_standard_error: standard error of the mean of the N per-image iwae values;
       kl_per_dim: float array [latent_dim] summing to kl (None unless the prior is N(0, I));
-      active_units: int.
+      active_units: int; images: N.
     """
+    return summarize(model.config, per_example(model, x, num_samples, batch_size, seed))
+
+
+def per_example(model, x, num_samples: int = 1000, batch_size: int = 100, seed: int | None = None,
+                first_index: int = 0, progress=None) -> dict:
+    """Per-image parts of `evaluate`: iwae, nll, kl [N] (nats), kl_per_dim and mean (E_q z)
+    [N, latent_dim], float64. first_index: index of x[0] in the whole set, so that with a seed the
+    images of a slice get the draws they get in a call on the whole set (when slices start at
+    multiples of batch_size). progress: called with the number of images of each finished chunk."""
     config = model.config
     for name, value in (("num_samples", num_samples), ("batch_size", batch_size)):
         if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
@@ -73,43 +85,50 @@ def evaluate(model, x, num_samples: int = 1000, batch_size: int = 100) -> dict:
     x = x.astype(np.float32, copy=False)
 
     draws = max(1, min(int(num_samples), DRAWS_PER_CHUNK // int(batch_size)))
-    sums = {"nll": 0.0, "kl": 0.0, "iwae": 0.0}
     analytic = PRIORS[config.prior].analytic_kl  # only N(0, I): the chain-rule parts apply
-    kl_per_dim = np.zeros(config.latent_dim)
-    means = []
+    parts = {"iwae": [], "nll": [], "kl": [], "kl_per_dim": [], "mean": []}
     for start in range(0, len(x), batch_size):
         xb = tf.constant(x[start:start + batch_size])
-        log_w, log_px_z, kl, kl_parts, mean = _chunk(model, xb, int(num_samples), draws, analytic)
+        key = None if seed is None else (int(seed), first_index + start)
+        log_w, log_px_z, kl, kl_parts, mean = _chunk(model, xb, int(num_samples), draws, analytic, key)
         # log_w, log_px_z [K, b]: log-mean-exp over the K draws, never exponentiating.
-        iwae = tf.reduce_logsumexp(log_w, axis=0) - math.log(num_samples)
-        sums["iwae"] += float(tf.reduce_sum(iwae))
-        sums["nll"] -= float(tf.reduce_sum(tf.reduce_mean(log_px_z, axis=0)))
-        sums["kl"] += float(tf.reduce_sum(kl))
-        kl_per_dim += tf.reduce_sum(kl_parts, axis=0).numpy()
-        means.append(mean.numpy())
+        parts["iwae"].append(tf.reduce_logsumexp(log_w, axis=0) - math.log(num_samples))
+        parts["nll"].append(-tf.reduce_mean(log_px_z, axis=0))
+        for name, value in (("kl", kl), ("kl_per_dim", kl_parts), ("mean", mean)):
+            parts[name].append(value)
+        if progress is not None:
+            progress(len(xb))
+    return {k: np.concatenate([np.asarray(v, np.float64) for v in vals]) for k, vals in parts.items()}
 
-    n = len(x)
-    nll, kl, iwae = sums["nll"] / n, sums["kl"] / n, sums["iwae"] / n
+
+def summarize(config, parts: dict) -> dict:
+    """`evaluate`'s metrics from the per-image parts of `per_example` (of any number of calls,
+    concatenated)."""
+    n = len(parts["iwae"])
+    nll, kl, iwae = (float(np.mean(parts[k])) for k in ("nll", "kl", "iwae"))
     pixels = int(np.prod(config.input_shape))
     return {
         "elbo": -(nll + kl),
         "nll": nll,
         "kl": kl,
         "iwae": iwae,
+        "iwae_standard_error": float(np.std(parts["iwae"], ddof=1) / math.sqrt(n)) if n > 1 else math.nan,
         "bits_per_dim": -iwae / (pixels * math.log(2)),
-        "kl_per_dim": kl_per_dim / n if analytic else None,
-        "active_units": active_units(np.concatenate(means)),
+        "kl_per_dim": np.mean(parts["kl_per_dim"], axis=0) if PRIORS[config.prior].analytic_kl else None,
+        "active_units": active_units(parts["mean"]),
+        "images": n,
     }
 
 
-def _chunk(model, xb, num_samples: int, draws: int, analytic: bool):
+def _chunk(model, xb, num_samples: int, draws: int, analytic: bool, key=None):
     """For images xb [b, ...]: log_w and log p(x|z) [K, b], KL [b], its parts [b, d] (zeros unless
-    `analytic`), E_q z [b, d]."""
+    `analytic`), E_q z [b, d]. key: None, or (seed, index of xb[0]) for stateless draws."""
     q = model.encoder(xb, training=False)
     mean, scale = q.mean(), q.scale.to_dense()  # [b, d], Cholesky factor [b, d, d]
     log_w, log_px_z = [], []
     for done in range(0, num_samples, draws):
-        w, l = _log_weights(model, mean, scale, xb, min(draws, num_samples - done))
+        seed = () if key is None else (tf.random.experimental.stateless_fold_in(key, done),)
+        w, l = _log_weights(model, mean, scale, xb, min(draws, num_samples - done), *seed)
         log_w.append(w)
         log_px_z.append(l)
     log_w, log_px_z = tf.concat(log_w, 0), tf.concat(log_px_z, 0)
@@ -121,14 +140,15 @@ def _chunk(model, xb, num_samples: int, draws: int, analytic: bool):
 
 
 @tf.function  # a graph is ~30% faster than eager here; traced once per model, batch and `num`
-def _log_weights(model, loc, scale_tril, xb, num: int):
+def _log_weights(model, loc, scale_tril, xb, num: int, seed=None):
     """num draws z ~ q(z|x) = N(loc, scale_tril scale_tril^T): (log w, log p(x|z)), each [num, b].
 
     q comes in as tensors, not as the encoder's distribution object, which tf.function would
-    treat as a new Python argument (and retrace for) at every call.
+    treat as a new Python argument (and retrace for) at every call. seed: None, or a stateless
+    seed [2] (a tensor: no retrace per seed).
     """
     q = tfp.distributions.MultivariateNormalTriL(loc=loc, scale_tril=scale_tril)
-    z = q.sample(num)  # [num, b, d]
+    z = q.sample(num, seed=seed)  # [num, b, d]
     b, d = tf.shape(z)[1], tf.shape(z)[2]
     p = model.decoder(tf.reshape(z, [-1, d]), training=False)  # batch [num * b], draw-major
     images = tf.broadcast_to(xb, tf.concat([[num], tf.shape(xb)], 0))

@@ -33,7 +33,7 @@ from tfp_vae.encoders import build_encoder, posterior_without_kl
 from tfp_vae.likelihoods import NonBinaryBernoulliWarning
 from tfp_vae.priors import PRIORS, build_prior
 from tfp_vae.reproducible import random_stream, stream_seed
-from tfp_vae.schedules import KLScheduleCallback
+from tfp_vae.schedules import KLScheduleCallback, assign_schedule
 
 tfd = tfp.distributions
 
@@ -68,6 +68,9 @@ class VAE(tf_keras.Model):
         self.sampler = tf.random.Generator.from_seed(config.seed)
         # Compiled step functions by method name (see `_xla`); a plain dict Keras does not track.
         object.__setattr__(self, "_xla_functions", {})
+        # Steps per epoch of the running `fit`, for the per-step KL schedule; set by its callback,
+        # kept out of the weights (object.__setattr__: Keras does not track it).
+        object.__setattr__(self, "_steps_per_epoch", tf.Variable(1, trainable=False, dtype=tf.int64))
         self._trackers = {
             name: tf_keras.metrics.Mean(name=name) for name in ("loss", "nll", "kl")
         }
@@ -199,8 +202,21 @@ class VAE(tf_keras.Model):
         share = replica_share(tf.shape(x)[0])
         return terms, [g * share for g in gradients]
 
+    def follow_kl_schedule(self):
+        """Sets the KL schedule's beta / capacity for the step about to run, from the optimizer's
+        step count (`tfp_vae.schedules.assign_schedule`); nothing for the constant schedule."""
+        if self.config.kl_schedule == "constant":
+            return
+        assign = lambda *_: assign_schedule(self.config, self.encoder.divergence,
+                                            self.optimizer.iterations, self._steps_per_epoch)
+        if tf.distribute.has_strategy():  # a mirrored variable is set once, in cross-replica context
+            tf.distribute.get_replica_context().merge_call(assign)
+        else:
+            assign()
+
     def train_step(self, data):
         x = self._images(data)
+        self.follow_kl_schedule()
         if self.config.deterministic:
             # Op determinism covers TensorFlow's kernels, not XLA's: the step runs unfused.
             return self.update(x)
@@ -228,10 +244,11 @@ class VAE(tf_keras.Model):
     def fit(self, x=None, y=None, *args, **kwargs):
         """`tf_keras.Model.fit` with NumPy images checked first; fit(x) and fit(x, x) both work.
 
-        The config's KL schedule runs as the first callback (epochs counted from `initial_epoch`).
+        The config's KL schedule follows the optimizer's step count (`follow_kl_schedule`); its
+        callback, the first, tells the step the steps per epoch and logs beta / capacity.
         """
         self._check(x, training=True)
-        kwargs["callbacks"] = [KLScheduleCallback(self.config, self.encoder.divergence),
+        kwargs["callbacks"] = [KLScheduleCallback(self.config, self.encoder.divergence, self._steps_per_epoch),
                                *(kwargs.get("callbacks") or [])]
         validation = kwargs.get("validation_data")
         if isinstance(validation, (tuple, list)) and validation:

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import numpy as np
@@ -14,13 +15,14 @@ import tf_keras
 from tfp_vae import runs
 from tfp_vae.checkpoint import CommitEachEpoch, RunCheckpoint
 from tfp_vae.config import VAEConfig
-from tfp_vae.data import check_images, check_labels, prepare
+from tfp_vae.data import binarize_images, check_images, check_labels, prepare
 from tfp_vae.distribute import agree, make_strategy, worker_subdir
 from tfp_vae.errors import ConfigError
 from tfp_vae.evaluate import posterior_means
 from tfp_vae.fingerprint import load_checked, read_record, write_record
 from tfp_vae.locks import holds_run_lock
 from tfp_vae.model import STEPS_PER_EXECUTION, VAE, build_vae, check_training_images
+from tfp_vae.protocol import ProtocolCallback, best_epoch, stop_reason
 from tfp_vae.reproducible import op_determinism, shuffled_batches, steps_per_epoch
 from tfp_vae.tensorboard_logs import TensorBoardLogs
 
@@ -40,7 +42,7 @@ def make_optimizer(config: VAEConfig) -> tf_keras.optimizers.Optimizer:
 
 @holds_run_lock("training", "out_dir")  # a second process training into out_dir stops at once
 def train(config: VAEConfig, out_dir=None, data=None, data_dir=None, verbose=1, callbacks=(),
-          strategy=None, tensorboard=False):
+          strategy=None, tensorboard=False, max_minutes=None):
     """Trains a model for `config`; returns (model, history {metric: [per epoch]}).
 
     data: ((x_train, y_train), (x_test, y_test)) to use instead of loading `config.dataset`
@@ -50,11 +52,20 @@ def train(config: VAEConfig, out_dir=None, data=None, data_dir=None, verbose=1, 
       same config resumes it after its last completed epoch; another config is an error.
     strategy: None, a `tf.distribute.Strategy`, or a name in `tfp_vae.distribute.STRATEGIES`.
     tensorboard: True writes TensorBoard logs into out_dir/tensorboard/ (`tfp_vae.tensorboard_logs`).
+    max_minutes: stop cleanly after the epoch that passes this many minutes (status "paused");
+      training into the same out_dir again resumes.
     While it trains, out_dir is locked (`tfp_vae.locks.run_lock`): another process training or
     evaluating into it gets a `RunDirError` naming this one.
-    Validation runs on the test split every epoch (history keys val_loss, val_nll, val_kl).
-    A non-finite loss stops training with `NonFiniteLossError` naming the epoch and step.
+
+    Validation (history keys val_loss, val_nll, val_kl) runs every epoch on the last
+    `config.validation_examples` training images (after `train_examples`; the model trains on
+    the ones before them, and the test split is not used), or on the test split when that is 0.
+    With `early_stopping_patience` training stops early and the returned model and
+    model.weights.h5 hold the best epoch's weights (`tfp_vae.protocol`); `lr` records the learning
+    rate of each epoch. A non-finite loss stops training with `NonFiniteLossError` naming the
+    epoch and step.
     """
+    started = time.monotonic()
     if tensorboard and out_dir is None:
         raise ConfigError("tensorboard=True writes its logs into the run directory; give out_dir too.")
     loaded = None if data is not None else load_checked(config, data_dir, out_dir)
@@ -67,6 +78,7 @@ def train(config: VAEConfig, out_dir=None, data=None, data_dir=None, verbose=1, 
     check_images(x_test, config.input_shape, config.likelihood)
     for images, labels, split in ((x, y, "training"), (x_test, y_test, "test")):
         check_labels(labels, images, f"{split} labels")
+    x, x_val = validation_split(config, x, x_test)
     strategy = make_strategy(strategy)
     checkpoint = None
     if out_dir is not None:
@@ -86,28 +98,63 @@ def train(config: VAEConfig, out_dir=None, data=None, data_dir=None, verbose=1, 
             model.optimizer.build(model.trainable_variables)
             done, history = checkpoint.restore(model) if checkpoint else (0, {})
             agree(strategy, done, "the number of completed epochs to resume from")
+        finished = stop_reason(config, history) if done else None
         if checkpoint is not None:
             checkpoint.commit(model, done, history)  # the starting point is a good state too
             if done == 0:  # the untrained model's codes, for the before/after latent picture
                 index = np.arange(min(len(x_test), runs.LATENT_EXAMPLES))
                 runs.save_latents(posterior_means(model, x_test[index]), index, out_dir)
             if done and verbose:
-                print(f"{out_dir}: resuming after epoch {done} of {config.epochs}"
-                      if done < config.epochs else f"{out_dir}: already trained ({done} epochs)")
+                print(f"{out_dir}: already trained ({finished})" if finished
+                      else f"{out_dir}: resuming after epoch {done} of {config.epochs}")
         steps = steps_per_epoch(len(x), config.batch_size)
         keeper = CommitEachEpoch(checkpoint, history, steps)
-        board = [TensorBoardLogs(out_dir, x_test[:8], config.seed)] if tensorboard else []
-        if done < config.epochs:
+        # TensorBoard's pictures come from the validation images: the test split stays unseen.
+        board = [TensorBoardLogs(out_dir, x_val[:8], config.seed)] if tensorboard else []
+        protocol = ProtocolCallback(config, history, max_minutes, started)
+        if not finished:
             model.fit(
                 shuffled_batches(x, config.batch_size, config.seed, done, config.epochs),
                 steps_per_epoch=steps, initial_epoch=done, epochs=config.epochs,
-                validation_data=(x_test,), validation_batch_size=config.batch_size,
-                verbose=verbose, callbacks=[*callbacks, *board, keeper],
+                validation_data=(x_val,), validation_batch_size=config.batch_size,
+                verbose=verbose, callbacks=[*callbacks, *board, protocol, keeper],
             )
         completed = len(next(iter(history.values()), []))
         keeper.raise_if_stopped(completed)
-        if checkpoint is not None and done < config.epochs:
-            # Again after fit: a callback may have changed the weights at the end (early stopping
-            # restoring its best epoch) or stopped training early.
-            checkpoint.publish(model, completed, history)
+        paused = None
+        if protocol.out_of_time and not stop_reason(config, history):
+            paused = f"time budget of {max_minutes} minute(s) reached after epoch {completed} of {config.epochs}"
+            if out_dir is not None:
+                paused += (f"; resume with: tfp-vae train --config {Path(out_dir) / runs.CONFIG_FILE} "
+                           f"--out {out_dir} --max-minutes {max_minutes}")
+            if verbose:
+                print(paused)
+        if checkpoint is not None and not finished:
+            # Again after fit: a callback may have changed the weights at the end or stopped
+            # training early.
+            checkpoint.publish(model, completed, history, paused)
+        best = best_epoch(config, history) if config.early_stopping_patience else None
+        if best is not None and best + 1 != completed:  # return the best weights, as saved
+            model.set_weights(protocol.best_weights if protocol.best_epoch == best
+                              else runs.load(out_dir).get_weights())
     return model, history
+
+
+def validation_split(config: VAEConfig, x, x_test):
+    """(training images, validation images): the last `config.validation_examples` of the
+    training images x validate, binarized once (seed + 2) if the model re-binarizes its training
+    images; with validation_examples = 0, (x, x_test). Raises ConfigError if no training image
+    would be left."""
+    n = config.validation_examples
+    if not n:
+        return x, x_test
+    if n >= len(x):
+        raise ConfigError(
+            f"VAEConfig.validation_examples={n}: must be smaller than the {len(x)} training images "
+            "(after train_examples); lower validation_examples or train on more images."
+        )
+    x, x_val = x[:-n], x[-n:]
+    if config.binarize == "dynamic":  # "static" images are binary already
+        x_val = binarize_images(x_val, config.seed + 2)
+    return x, x_val
+
