@@ -226,11 +226,14 @@ def test_protocol_fields_name_themselves(fields, words):
 
 def test_validation_split_as_large_as_the_training_set_fails_before_writing(tmp_path):
     out = tmp_path / "run"
-    cfg = VAEConfig(epochs=1, hidden_units=(4,), train_examples=8, validation_examples=8)
+    cfg = VAEConfig(epochs=1, hidden_units=(4,), validation_examples=8)
     _raises(ConfigError, ["VAEConfig.validation_examples=8", "8 training images", "lower"],
-            tfp_vae.train, cfg, out, data=((grey_images(20), None), (grey_images(4, seed=1), None)),
+            tfp_vae.train, cfg, out, data=((grey_images(8), None), (grey_images(4, seed=1), None)),
             verbose=0)
     assert not out.exists()
+    # with train_examples the config itself knows the training set's size
+    _raises(ConfigError, ["VAEConfig.validation_examples=8", "train_examples=8", "lower"],
+            VAEConfig, train_examples=8, validation_examples=8)
 
 
 @pytest.mark.parametrize(

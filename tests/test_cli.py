@@ -49,7 +49,7 @@ def test_train_prints_no_cpp_log_line_and_no_warning(trained):
     # the default fits a Bernoulli to dynamically binarized images; one closing line says where
     assert tfp_vae.load_config(run).binarize == "dynamic"
     last = done.stdout.strip().splitlines()[-1]
-    assert last.startswith(f"trained 1 epoch(s) into {run};"), done.stdout[-500:]
+    assert last.startswith(f"trained 1 of 1 epoch(s) into {run} "), done.stdout[-500:]
 
 
 def test_cpp_log_lines_are_recognised():
@@ -90,7 +90,8 @@ def test_show_puts_runs_side_by_side(trained, tmp_path, capsys):
     shutil.copytree(run, other)
     config = tfp_vae.load_config(run).replace(beta=2.0, epochs=3, batch_size=10)
     tfp_vae.runs.save_config(config, other)
-    tfp_vae.runs.save_history({"loss": [5.0, 4.0, 3.0], "val_loss": [5.5, 4.25, 4.5]}, other)
+    tfp_vae.runs.save_history({"loss": [5.0, 4.0, 3.0], "val_loss": [5.0, 4.5, 4.5],
+                               "val_nll": [5.0, 4.0, 4.25], "val_kl": [0.5, 0.25, 0.25]}, other)
     (other / "metrics.json").write_text(json.dumps({"iwae": -123.5, "kl_per_dim": [1.0, 2.0]}))
     table = tfp_vae.runs_table([run, other])
     assert list(table["run"]) == [str(run), str(other)]
@@ -100,9 +101,11 @@ def test_show_puts_runs_side_by_side(trained, tmp_path, capsys):
     assert list(table["beta"]) == [1.0, 2.0] and list(table["status"]) == ["complete"] * 2
     assert list(table["epochs"]) == ["1/1", "3/3"]
     row = table.iloc[1]
-    assert (row["best_epoch"], row["val_loss"], row["best_val_loss"]) == (2, 4.5, 4.25)
-    first = json.loads((run / "history.json").read_text())["val_loss"]
-    assert table.iloc[0]["val_loss"] == first[0] and table.iloc[0]["best_epoch"] == 1
+    # the protocol's criterion, val_nll + val_kl (not val_loss, which carries the training beta)
+    assert (row["best_epoch"], row["val_neg_elbo"], row["best_val_neg_elbo"]) == (2, 4.5, 4.25)
+    first = json.loads((run / "history.json").read_text())
+    assert table.iloc[0]["val_neg_elbo"] == first["val_nll"][0] + first["val_kl"][0]
+    assert table.iloc[0]["best_epoch"] == 1
     assert row["iwae"] == -123.5 and np.isnan(table.iloc[0]["iwae"])
     assert main(["show", str(run), str(other)]) == 0
     out = capsys.readouterr().out

@@ -175,6 +175,13 @@ def test_config_accepts_paths_and_validates_the_data_fields(tmp_path):
     assert tfp_vae.VAEConfig(dataset="dsprites_small", input_shape=(64, 64, 1)).test_fraction == 0.1
     with pytest.raises(ConfigError, match="dataset.*a path to a folder"):
         tfp_vae.VAEConfig(dataset="cifar10")
+    # A bare name is never a folder, wherever the config is loaded; the error says how to name one.
+    (tmp_path / "pictures").mkdir()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(tmp_path)
+        with pytest.raises(ConfigError, match="write './pictures'"):
+            tfp_vae.VAEConfig(dataset="pictures")
+        assert tfp_vae.VAEConfig(dataset="./pictures").dataset == "./pictures"
     for bad in (0, 1, 1.5):
         with pytest.raises(ConfigError, match="test_fraction"):
             tfp_vae.VAEConfig(test_fraction=bad)

@@ -148,8 +148,8 @@ def test_cli_train_evaluate_plot(tmp_path, data_dir, capsys):
     assert "iwae" in capsys.readouterr().out
     assert main(["plot", str(run), *args]) == 0
     out = capsys.readouterr().out  # a progress bar with an ETA, then one line saying what it wrote
-    assert "7/7" in out and "ETA" in out
-    assert out.strip().splitlines()[-1].startswith(f"wrote 7 figures to {run / 'plots'}/: ")
+    assert "8/8" in out and "ETA" in out
+    assert out.strip().splitlines()[-1].startswith(f"wrote 8 figures to {run / 'plots'}/: ")
     written = sorted(p.name for p in (run / "plots").glob("*.png"))
     assert written == sorted(f"{n}.png" for n in (
         "examples", "reconstructions", "prior_samples", "latent_traversals", "training_curves",

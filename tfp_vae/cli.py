@@ -101,6 +101,12 @@ def with_cli_binarize(config: VAEConfig, args, grid=()) -> VAEConfig:
 
 def config_file(path) -> VAEConfig:
     """The config in a JSON file of `config.json` format; ConfigError naming the file otherwise."""
+    return config_file_fields(path)[0]
+
+
+def config_file_fields(path) -> tuple[VAEConfig, set]:
+    """(the config in the JSON file at `path`, the names of the fields the file sets)."""
+    import json
     from pathlib import Path
 
     from tfp_vae.errors import ConfigError
@@ -111,19 +117,20 @@ def config_file(path) -> VAEConfig:
         raise ConfigError(f"--config {path}: cannot read it ({err.strerror}); give the path of a "
                           "config JSON file, e.g. experiments/fashion_mnist_density.json.") from err
     try:
-        return VAEConfig.from_json(text)
+        config = VAEConfig.from_json(text)
     except ConfigError as err:
         raise ConfigError(f"--config {path}: {err} Correct or remove that entry of the file (its "
                           "format is a run directory's config.json).") from err
+    return config, set(json.loads(text))
 
 
 def _train(args) -> int:
     from tfp_vae.checkpoint import STATUS_FILE
     from tfp_vae.train import train
 
-    base = config_file(args.config) if args.config else None
+    base, given = config_file_fields(args.config) if args.config else (None, set())
     config = config_from_args(args, base)
-    if base is None:  # a config file says what it binarizes; the bare command's default applies otherwise
+    if "binarize" not in given:  # a file's own binarize wins over the command line's default
         config = with_cli_binarize(config, args)
     _, history = train(config, out_dir=args.out, data_dir=args.data_dir, verbose=args.verbose,
                        strategy=args.strategy, tensorboard=args.tensorboard, max_minutes=args.max_minutes)

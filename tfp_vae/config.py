@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from pathlib import Path
 from typing import Any
 
 from tfp_vae.errors import ConfigError
@@ -207,7 +208,9 @@ class VAEConfig:
             "hidden_units", "must be one or more positive integers, e.g. (256, 64).",
         )
         need(source_for(self.dataset) is not None, "dataset",
-             f"unknown data set; give one of {sorted(DATASETS)}, {describe_sources()}.")
+             f"unknown data set; give one of {sorted(DATASETS)}, {describe_sources()}"
+             + (f" (for the folder {self.dataset!r} here, write './{self.dataset}')."
+                if isinstance(self.dataset, str) and Path(self.dataset).is_dir() else "."))
         need(_is_real(self.test_fraction) and 0 < self.test_fraction < 1, "test_fraction",
              "must be a number between 0 and 1 (exclusive), e.g. 0.1.")
         need(isinstance(self.resize, bool), "resize", "must be True or False.")
@@ -230,6 +233,10 @@ class VAEConfig:
             value = getattr(self, name)
             need(isinstance(value, int) and not isinstance(value, bool) and value >= 0,
                  name, "must be an integer >= 0 (0 turns it off).")
+        need(not self.train_examples or self.validation_examples < self.train_examples,
+             "validation_examples", f"must be smaller than train_examples={self.train_examples} (the "
+             "validation split is the last validation_examples of the training images); lower it "
+             "or train on more images.")
         need(self.lr_schedule in LR_SCHEDULES, "lr_schedule",
              f"unknown learning-rate schedule; choose one of {sorted(LR_SCHEDULES)}.")
         need(_is_real(self.lr_factor) and 0 < self.lr_factor < 1, "lr_factor",

@@ -40,8 +40,8 @@ class KLDivergence:
       capacity: None for the plain penalty beta * mean_B KL; a number C (nats) for the capacity
         objective of Burgess et al. 2018, beta * |mean_B KL - C|.
 
-    `beta` and `capacity` are non-trainable `tf.Variable`s, read when the loss is computed, so a
-    `KLScheduleCallback` can change them between epochs without retracing the train step.
+    `beta` and `capacity` are non-trainable `tf.Variable`s, read when the loss is computed, so the
+    train step can set them every step (`VAE.follow_kl_schedule`) without retracing.
     """
 
     def __init__(self, prior, beta: float = 1.0, mode: str = "exact", num_samples: int = 10,

@@ -78,7 +78,7 @@ def build_encoder(cfg, prior) -> tf_keras.Sequential:
     prior: p(z), a distribution, or a function returning the current one (a learned prior).
 
     The encoder's `divergence` attribute is its `KLDivergence`, whose beta (and capacity, for the
-    'capacity' schedule) a `KLScheduleCallback` moves during training.
+    'capacity' schedule) the train step sets from its step count (`VAE.follow_kl_schedule`).
     """
     capacity = cfg.capacity_max if schedules.get(cfg.kl_schedule).capacity else None
     divergence = KLDivergence(prior, beta=cfg.beta, mode=cfg.kl, num_samples=cfg.kl_samples,

@@ -12,9 +12,10 @@ import json
 from pathlib import Path
 
 from tfp_vae import runs
+from tfp_vae.checkpoint import STATUS_FILE
+from tfp_vae.config import VAEConfig
 from tfp_vae.errors import RunDirError
-
-STATUS_FILE = "status.json"  # written by `tfp_vae.checkpoint`
+from tfp_vae.protocol import best_epoch, criterion
 
 
 def runs_table(run_dirs):
@@ -22,15 +23,15 @@ def runs_table(run_dirs):
 
       run            the directory as given
       <fields>       the `VAEConfig` fields whose values differ between the runs (tuples as text)
-      status         status.json's state ("training", "complete", "stopped"), if recorded
+      status         status.json's state ("training", "complete", "paused", "stopped"), if recorded
       epochs         "done/total" epochs in history.json
-      best_epoch     1-based epoch of the lowest val_loss
-      val_loss, best_val_loss   the last and the lowest validation negative ELBO (nats per example;
-                     at the training beta)
+      best_epoch     1-based best epoch by the training protocol's criterion (`tfp_vae.protocol`:
+                     the lowest validation negative ELBO at beta = 1, KL-ramp epochs excluded)
+      val_neg_elbo, best_val_neg_elbo   that criterion at the last and at the best epoch (nats
+                     per example)
       then every scalar of metrics.json (`tfp-vae evaluate`: elbo, nll, kl, iwae, ... at beta = 1).
     Raises `RunDirError` for a directory that is not a run.
     """
-    import numpy as np
     import pandas as pd
 
     run_dirs = [Path(d) for d in run_dirs]
@@ -49,10 +50,10 @@ def runs_table(run_dirs):
         history = _json(run_dir / runs.HISTORY_JSON) or {}
         done = len(next(iter(history.values()), []))
         row["epochs"] = f"{done}/{config['epochs']}"
-        val = history.get("val_loss") or []
-        if val:
-            best = int(np.nanargmin(val))
-            row.update(best_epoch=best + 1, val_loss=val[-1], best_val_loss=val[best])
+        values = criterion(history)
+        best = best_epoch(VAEConfig.from_dict(config), history) if len(values) else None
+        if best is not None:
+            row.update(best_epoch=best + 1, val_neg_elbo=values[-1], best_val_neg_elbo=values[best])
         metrics = _json(run_dir / runs.METRICS_FILE) or {}
         row.update({k: v for k, v in metrics.items()
                     if isinstance(v, (int, float)) and not isinstance(v, bool)})

@@ -281,7 +281,9 @@ def _is_builtin(dataset: str) -> bool:
 
 
 def _is_path(dataset: str) -> bool:
-    return "/" in dataset or "\\" in dataset or dataset.startswith((".", "~")) or Path(dataset).is_dir()
+    # By its spelling only: a config must validate the same wherever it is loaded (evaluate, plot
+    # and show may run from another directory than train), so a bare name is never a folder.
+    return "/" in dataset or "\\" in dataset or dataset.startswith((".", "~"))
 
 
 SOURCES = {

@@ -2,7 +2,7 @@
 
 RUN_DIR/tensorboard/ receives, per epoch (step = epochs completed), the scalars loss, nll, kl and
 their val_ versions (nats per example), beta (and capacity, with the capacity schedule); and, at
-the first, the last and every `image_every`-th epoch, two images: `reconstructions` (test images
+the first, the last and every `image_every`-th epoch, two images: `reconstructions` (validation images
 above the decoder's mean for their posterior mean) and `prior_samples` (decoder means for fixed
 draws z ~ p(z)). Writing needs only TensorFlow (`tf.summary`); reading needs the `tensorboard`
 package (`pip install "tfp_vae[tensorboard]"`, then `tensorboard --logdir RUN_DIR/tensorboard`).
@@ -22,7 +22,7 @@ IMAGE_EVERY = 5  # epochs between image summaries
 class TensorBoardLogs(tf_keras.callbacks.Callback):
     """Writes the summaries above into `run_dir`/tensorboard/ during `fit`.
 
-    x: a few test images [n, H, W, C] (scaled for the likelihood) to reconstruct; n <= 8 is plenty.
+    x: a few validation images [n, H, W, C] (scaled for the likelihood) to reconstruct; n <= 8 is plenty.
     seed: fixes the prior draws, so the sample images of different epochs are comparable (a
       stateless draw: training's own random numbers are untouched).
     """
@@ -37,7 +37,6 @@ class TensorBoardLogs(tf_keras.callbacks.Callback):
 
     def on_train_begin(self, logs=None):
         self.writer = tf.summary.create_file_writer(str(self.logdir))
-        self.z_prior = self.model.prior.sample(len(self.x), seed=(self.seed, 1))
 
     def on_epoch_end(self, epoch, logs=None):
         divergence = self.model.encoder.divergence
@@ -53,7 +52,10 @@ class TensorBoardLogs(tf_keras.callbacks.Callback):
                 mean = self.model.decoder(self.model.encoder(self.x).mean()).mean()
                 pairs = tf.concat([self.x, tf.cast(mean, tf.float32)], axis=1)  # original above
                 tf.summary.image("reconstructions", _unit(pairs), max_outputs=len(self.x))
-                samples = self.model.decoder(self.z_prior).mean()
+                # Drawn anew from the current prior (a learned one moves), with the same stateless
+                # seed each time so the pictures of different epochs are comparable.
+                z = self.model.prior.sample(len(self.x), seed=(self.seed, 1))
+                samples = self.model.decoder(z).mean()
                 tf.summary.image("prior_samples", _unit(samples), max_outputs=len(self.x))
         self.writer.flush()
 

@@ -109,7 +109,8 @@ def train(config: VAEConfig, out_dir=None, data=None, data_dir=None, verbose=1, 
                       else f"{out_dir}: resuming after epoch {done} of {config.epochs}")
         steps = steps_per_epoch(len(x), config.batch_size)
         keeper = CommitEachEpoch(checkpoint, history, steps)
-        # TensorBoard's pictures come from the validation images: the test split stays unseen.
+        # TensorBoard's pictures come from the validation images (the test split only when
+        # validation_examples = 0, where validation is the test split anyway).
         board = [TensorBoardLogs(out_dir, x_val[:8], config.seed)] if tensorboard else []
         protocol = ProtocolCallback(config, history, max_minutes, started)
         if not finished:
