@@ -64,7 +64,7 @@ def test_early_stopping_keeps_the_best_weights(early_stopped):
     assert status["best_val_neg_elbo"] == pytest.approx(values[best])
     # model.weights.h5 and the returned model hold the best epoch's weights, not the last ones.
     saved = runs.load(out).get_weights()
-    for got, best_w, last_w, returned in zip(saved, snapshots[best], snapshots[-1], model.get_weights()):
+    for got, best_w, _last_w, returned in zip(saved, snapshots[best], snapshots[-1], model.get_weights()):
         np.testing.assert_array_equal(got, best_w)
         np.testing.assert_array_equal(returned, best_w)
     assert any(not np.array_equal(a, b) for a, b in zip(snapshots[best], snapshots[-1]))
@@ -164,7 +164,6 @@ def test_evaluation_resumes_from_its_shards_and_equals_one_call(early_stopped, m
 
 def test_experiment_files_hold_the_published_setting():
     from conftest import REPO
-
     from tfp_vae.cli import config_file
 
     density = config_file(REPO / "experiments" / "fashion_mnist_density.json")
@@ -173,7 +172,8 @@ def test_experiment_files_hold_the_published_setting():
     assert (density.hidden_units, density.latent_dim, density.batch_size, density.learning_rate) == (
         (300, 300), 40, 100, 5e-4)
     assert (density.validation_examples, density.early_stopping_patience, density.kl_schedule,
-            density.kl_schedule_epochs, density.kl, density.epochs) == (10000, 50, "warmup", 100, "exact", 2000)
+            density.kl_schedule_epochs, density.kl, density.epochs) == (
+        10000, 50, "warmup", 100, "exact", 2000)
     # The VampPrior file is the same experiment with the prior's fields (they load once the
     # priors and gated bodies exist).
     vamp = json.loads((REPO / "experiments" / "fashion_mnist_vampprior.json").read_text())
