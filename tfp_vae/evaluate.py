@@ -36,6 +36,7 @@ times DRAWS_PER_CHUNK x D floats (about 60 MB per tensor for 28x28 images), what
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import tensorflow as tf
@@ -45,12 +46,16 @@ from tfp_vae.data import check_images
 from tfp_vae.errors import TfpVaeError
 from tfp_vae.priors import PRIORS
 
+if TYPE_CHECKING:
+    from tfp_vae.model import VAE
+
 # Images decoded per step: sample blocks hold DRAWS_PER_CHUNK // batch_size draws of each image.
 DRAWS_PER_CHUNK = 20_000
 ACTIVE_THRESHOLD = 0.01
 
 
-def evaluate(model, x, num_samples: int = 1000, batch_size: int = 100, seed: int | None = None) -> dict:
+def evaluate(model: VAE, x: np.ndarray, num_samples: int = 1000, batch_size: int = 100,
+             seed: int | None = None) -> dict[str, Any]:
     """Metrics of `model` on images x [N, H, W, C] (already scaled for the model's likelihood).
 
     Args:
@@ -86,7 +91,7 @@ def per_example(model, x, num_samples: int = 1000, batch_size: int = 100, seed: 
 
     draws = max(1, min(int(num_samples), DRAWS_PER_CHUNK // int(batch_size)))
     analytic = PRIORS[config.prior].analytic_kl  # only N(0, I): the chain-rule parts apply
-    parts = {"iwae": [], "nll": [], "kl": [], "kl_per_dim": [], "mean": []}
+    parts: dict[str, list] = {"iwae": [], "nll": [], "kl": [], "kl_per_dim": [], "mean": []}
     for start in range(0, len(x), batch_size):
         xb = tf.constant(x[start:start + batch_size])
         key = None if seed is None else (int(seed), first_index + start)
@@ -128,9 +133,9 @@ def _chunk(model, xb, num_samples: int, draws: int, analytic: bool, key=None):
     log_w, log_px_z = [], []
     for done in range(0, num_samples, draws):
         seed = () if key is None else (tf.random.experimental.stateless_fold_in(key, done),)
-        w, l = _log_weights(model, mean, scale, xb, min(draws, num_samples - done), *seed)
+        w, px_z = _log_weights(model, mean, scale, xb, min(draws, num_samples - done), *seed)
         log_w.append(w)
-        log_px_z.append(l)
+        log_px_z.append(px_z)
     log_w, log_px_z = tf.concat(log_w, 0), tf.concat(log_px_z, 0)
     if analytic:
         return log_w, log_px_z, tfp.distributions.kl_divergence(q, model.prior), _chain_rule_kl(q), mean
@@ -168,7 +173,7 @@ def _chain_rule_kl(q):
     return 0.5 * (variance + tf.square(q.mean()) - 1.0 - 2.0 * log_diag)
 
 
-def posterior_means(model, x, batch_size: int = 1000) -> np.ndarray:
+def posterior_means(model: VAE, x: np.ndarray, batch_size: int = 1000) -> np.ndarray:
     """E_q[z|x] for images x [N, H, W, C], in batches: float32 [N, latent_dim]."""
     x = np.asarray(x, np.float32)
     return np.concatenate([
@@ -193,5 +198,7 @@ def active_directions(means, threshold: float = ACTIVE_THRESHOLD) -> int:
     """
     means = np.asarray(means, np.float64)
     if means.ndim != 2 or len(means) < 2:
-        raise TfpVaeError(f"active_directions needs posterior means [N >= 2, latent_dim], got shape {means.shape}.")
-    return int(np.sum(np.linalg.eigvalsh(np.cov(means, rowvar=False).reshape(means.shape[1], -1)) > threshold))
+        raise TfpVaeError("active_directions needs posterior means [N >= 2, latent_dim], "
+                          f"got shape {means.shape}.")
+    covariance = np.cov(means, rowvar=False).reshape(means.shape[1], -1)
+    return int(np.sum(np.linalg.eigvalsh(covariance) > threshold))

@@ -9,15 +9,21 @@
 from __future__ import annotations
 
 import json
+import os
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from tfp_vae import runs
 from tfp_vae.errors import RunDirError
 
+if TYPE_CHECKING:
+    import pandas as pd
+
 STATUS_FILE = "status.json"  # written by `tfp_vae.checkpoint`
 
 
-def runs_table(run_dirs):
+def runs_table(run_dirs: Sequence[str | os.PathLike]) -> pd.DataFrame:
     """A pandas DataFrame, one row per run directory, in the order given:
 
       run            the directory as given
@@ -33,14 +39,14 @@ def runs_table(run_dirs):
     import numpy as np
     import pandas as pd
 
-    run_dirs = [Path(d) for d in run_dirs]
-    if not run_dirs:
+    dirs = [Path(d) for d in run_dirs]
+    if not dirs:
         raise RunDirError("give at least one run directory to show.")
-    configs = [runs.load_config(d).to_dict() for d in run_dirs]
+    configs = [runs.load_config(d).to_dict() for d in dirs]
     differ = [k for k in configs[0] if any(c[k] != configs[0][k] for c in configs)]
     rows = []
-    for run_dir, config in zip(run_dirs, configs):
-        row = {"run": str(run_dir)}
+    for run_dir, config in zip(dirs, configs):
+        row: dict[str, Any] = {"run": str(run_dir)}
         row.update({k: "x".join(map(str, v)) if isinstance(v, list) else "none" if v is None else v
                     for k, v in config.items() if k in differ})
         status = _json(run_dir / STATUS_FILE)
