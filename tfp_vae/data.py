@@ -8,9 +8,20 @@ Where the files are looked for, in order:
 In 1 and 2 the files may sit in the folder itself or in its subfolder `<folder>` (so one folder can
 hold both data sets). Every file is checked against its known MD5 sum.
 
+Needs the data set's files (tests/test_data.py makes the same calls):
+
 >>> (x, y), (xt, yt) = load_fashion_mnist(likelihood="beta")    # doctest: +SKIP
 >>> x.shape, x.dtype, float(x.min()) > 0                         # doctest: +SKIP
 ((60000, 28, 28, 1), dtype('float32'), True)
+
+Scaling and binarizing any uint8 images:
+
+>>> import numpy as np
+>>> raw = np.array([[0, 128, 255]], np.uint8)
+>>> scale_images(raw, "bernoulli").tolist(), scale_images(raw, "beta").tolist()
+([[0.0, 0.501960813999176, 1.0]], [[0.001953125, 0.501953125, 0.998046875]])
+>>> binarize_images(scale_images(raw, "bernoulli"), seed=0).tolist()[0][::2]   # P(1) = x
+[0.0, 1.0]
 """
 
 from __future__ import annotations

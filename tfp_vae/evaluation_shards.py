@@ -12,7 +12,15 @@ key deletes the shards of older ones. Draws are stateless (seed = config.seed), 
 together give exactly the figures of one `evaluate(model, x, seed=config.seed)` call on all images
 with the same batch size, however often the evaluation was stopped and rerun.
 
->>> metrics, path, shards = evaluate_run(tfp_vae.load("runs/a"), "runs/a", x_test)  # doctest: +SKIP
+>>> import tempfile, numpy as np, tfp_vae
+>>> run_dir = tfp_vae.save(tfp_vae.build_vae(input_shape=(8, 8, 1), hidden_units=(16,)), tempfile.mkdtemp())
+>>> x_test = (np.random.default_rng(0).random([30, 8, 8, 1]) < 0.5).astype("float32")
+>>> metrics, path, shards = evaluate_run(tfp_vae.load(run_dir), run_dir, x_test, num_samples=10,
+...                                      batch_size=10, verbose=0, shard_images=20)
+>>> path.name, sorted(p.name for p in shards.iterdir()), metrics["images"]
+('metrics.json', ['shard-00000.npz', 'shard-00001.npz'], 30)
+>>> metrics["iwae"] == tfp_vae.evaluate(tfp_vae.load(run_dir), x_test, 10, 10, seed=0)["iwae"]
+True
 """
 
 from __future__ import annotations

@@ -10,8 +10,14 @@ operating system drops the flock when the process ends however it ends, so:
 The lock is re-entrant within a process (training inside a sweep point inside a sweep). Over a
 network file system the flock is as good as the file system's locking (NFSv4 has it).
 
->>> with run_lock("runs/a", "training"):          # doctest: +SKIP
-...     ...
+>>> import json, tempfile
+>>> from pathlib import Path
+>>> run_dir = Path(tempfile.mkdtemp()) / "a"
+>>> with run_lock(run_dir, "training"):     # another process asking now gets a RunDirBusyError
+...     print(json.loads((run_dir / LOCK_FILE).read_text())["what"])
+training
+>>> run_dir.exists()                        # the block wrote nothing: no trace is left
+False
 """
 
 from __future__ import annotations

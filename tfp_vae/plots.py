@@ -6,8 +6,12 @@ directory (what `tfp-vae plot RUN_DIR` does). The last section draws beta-VAE st
 results table (rate-distortion, active units, traversals across beta) and compares likelihood
 families side by side.
 
->>> fig = image_grid(x_test[:16], y_test[:16])      # doctest: +SKIP
->>> fig.savefig("grid.png")                          # doctest: +SKIP
+>>> import io, numpy as np
+>>> x = np.random.default_rng(0).integers(0, 256, [16, 28, 28, 1], dtype=np.uint8)
+>>> fig = image_grid(x, labels=np.arange(16) % 10)
+>>> len(fig.axes), fig.axes[1].get_title()
+(16, 'Trouser')
+>>> fig.savefig(io.BytesIO(), format="png")            # or a path: fig.savefig("grid.png")
 """
 
 from __future__ import annotations

@@ -1,9 +1,22 @@
 """`runs_table`: finished or running runs side by side (what `tfp-vae show` prints).
 
->>> runs_table(["runs/a", "runs/b"])        # doctest: +SKIP
+For two trained and evaluated runs, `runs_table(["runs/a", "runs/b"])` gives (tests/test_cli.py
+checks it on a trained run):
+
       run  beta  status  epochs  best_epoch  val_loss  best_val_loss    elbo    iwae
 0  runs/a   1.0  complete   5/5           5    251.32         251.32  -251.2  -247.9
 1  runs/b   4.0  complete   5/5           4    263.10         262.95  -262.9  -259.1
+
+Two saved, never trained models:
+
+>>> import tempfile, tfp_vae
+>>> root = tempfile.mkdtemp()
+>>> for beta in (1.0, 4.0):
+...     _ = tfp_vae.save(tfp_vae.build_vae(beta=beta, input_shape=(8, 8, 1), hidden_units=(16,)),
+...                      f"{root}/beta{beta:g}")
+>>> table = runs_table([f"{root}/beta1", f"{root}/beta4"])
+>>> table.columns.tolist(), table["beta"].tolist(), table["epochs"].tolist()
+(['run', 'beta', 'epochs'], [1.0, 4.0], ['0/5', '0/5'])
 """
 
 from __future__ import annotations

@@ -21,7 +21,13 @@ OUT need no other coordination. Every write is atomic (`runs.atomic_write`).
 >>> base = VAEConfig(latent_dim=8, epochs=10)
 >>> [p.name for p in grid_points(base, {"beta": [0.5, 4], "seed": [0, 1]})]
 ['beta=0.5,seed=0', 'beta=0.5,seed=1', 'beta=4,seed=0', 'beta=4,seed=1']
->>> table = sweep(base, {"beta": [0.5, 1, 4], "seed": [0, 1]}, "runs/beta")   # doctest: +SKIP
+>>> import tempfile, numpy as np
+>>> x = (np.random.default_rng(0).random([64, 8, 8, 1]) < 0.5).astype("float32")
+>>> tiny = VAEConfig(input_shape=(8, 8, 1), hidden_units=(16,), epochs=1, deterministic=True)
+>>> table = sweep(tiny, {"beta": [0.5, 4]}, tempfile.mkdtemp(), data=((x, None), (x[:16], None)),
+...               num_samples=5, verbose=0)
+>>> table["run"].tolist(), bool((table["kl"] >= 0).all())
+(['beta=0.5', 'beta=4'], True)
 """
 
 from __future__ import annotations
