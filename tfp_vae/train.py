@@ -155,9 +155,11 @@ def train(config: VAEConfig, out_dir: str | os.PathLike | None = None, data: Spl
             checkpoint.publish(model, completed, history, paused)
         best = best_epoch(config, history) if config.early_stopping_patience else None
         if best is not None and best + 1 != completed:  # return the best weights, as saved
-            # A best epoch this process did not see was trained before a resume, into out_dir.
-            model.set_weights(protocol.best_weights if protocol.best_epoch == best
-                              else runs.load(out_dir).get_weights())  # type: ignore[arg-type]
+            if protocol.best_epoch == best:
+                model.set_weights(protocol.best_weights)
+            else:  # trained before this process resumed the run, so saved in out_dir
+                assert out_dir is not None
+                model.set_weights(runs.load(out_dir).get_weights())
     return model, history
 
 
