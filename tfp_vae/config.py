@@ -270,7 +270,7 @@ class VAEConfig:
             raise ConfigError("config JSON must be an object of VAEConfig fields.")
         return cls.from_dict(data)
 
-    def replace(self, **changes) -> VAEConfig:
+    def replace(self, **changes: Any) -> VAEConfig:
         """A copy with some fields changed, validated like any new config."""
         return dataclasses.replace(self, **changes)
 
