@@ -235,13 +235,14 @@ def main(argv=None) -> dict:
 
 def print_table(results: dict) -> None:
     c = results["C_gflops"]
-    print(f"\nC  matmul peak: {c:.1f} GFLOP/s   (load average {results['machine']['load_average_start'][0]:.2f}"
-          f" -> {results['machine']['load_average_end'][0]:.2f}, {results['machine']['cpus']} CPUs)")
+    machine = results["machine"]
+    print(f"\nC  matmul peak: {c:.1f} GFLOP/s   (load average {machine['load_average_start'][0]:.2f}"
+          f" -> {machine['load_average_end'][0]:.2f}, {machine['cpus']} CPUs)")
     print(f"forward pass: {results['forward_macs_per_image'] / 1e6:.3f} M multiply-adds per image\n")
     print(f"{'training':<12}{'A s/epoch':>11}{'B s/epoch':>11}{'A/B':>7}{'A GFLOP/s':>11}{'of C':>7}")
     for batch_size, row in results["train"].items():
-        print(f"{'batch ' + batch_size:<12}{row['A_seconds_per_epoch']:>11.2f}{row['B_seconds_per_epoch']:>11.2f}"
-              f"{row['A_over_B']:>7.2f}{row['A_gflops']:>11.1f}{row['fraction_of_C']:>7.0%}")
+        print(f"{'batch ' + batch_size:<12}{row['A_seconds_per_epoch']:>11.2f}"
+              f"{row['B_seconds_per_epoch']:>11.2f}{row['A_over_B']:>7.2f}{row['A_gflops']:>11.1f}{row['fraction_of_C']:>7.0%}")
     memory = results["memory"]
     print(f"\n{'evaluate':<22}{'seconds':>9}{'GFLOP/s':>9}{'of C':>7}{'iwae':>10}")
     for k, row in results["evaluate"].items():

@@ -15,9 +15,9 @@ import time
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import REPO, grey_images
 
 import tfp_vae
+from conftest import REPO, grey_images
 from tfp_vae.cli import main
 from tfp_vae.quiet import CPP_LOG_LINE
 

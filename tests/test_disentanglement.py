@@ -35,7 +35,8 @@ def scores(factors):
     codes = {
         "factors": f,
         # permuted, monotonically transformed, with two uninformative latents beside them
-        "monotone": np.concatenate([_noise(N, 1), monotone[:, [2, 0]], _noise(N, 1, 3), monotone[:, [1]]], axis=1),
+        "monotone": np.concatenate(
+            [_noise(N, 1), monotone[:, [2, 0]], _noise(N, 1, 3), monotone[:, [1]]], axis=1),
         "noise": _noise(N, 5),
         "rotated": rotated,
     }
@@ -184,7 +185,8 @@ def test_principal_directions_undo_a_rotation_of_the_code():
 def tiny_vae():
     import tfp_vae
 
-    return tfp_vae.build_vae(tfp_vae.VAEConfig(latent_dim=3, input_shape=(4, 4, 1), hidden_units=(8,), seed=0))
+    return tfp_vae.build_vae(
+        tfp_vae.VAEConfig(latent_dim=3, input_shape=(4, 4, 1), hidden_units=(8,), seed=0))
 
 
 def test_principal_traversals_move_only_along_directions_with_spread(tiny_vae):
@@ -236,7 +238,8 @@ def test_sweep_on_dsprites_adds_the_disentanglement_columns(tmp_path, capsys):
     from tfp_vae.cli import main
 
     argv = ["sweep", "--out", str(tmp_path), "--grid", "beta", "2", "--dataset", "dsprites_small",
-            "--input-shape", "64", "64", "1", "--hidden-units", "8", "--latent-dim", "3", "--epochs", "1", "--batch-size", "64", "--train-examples", "256",
+            "--input-shape", "64", "64", "1", "--hidden-units", "8", "--latent-dim", "3", "--epochs", "1",
+            "--batch-size", "64", "--train-examples", "256",
             "--test-examples", "64", "--num-samples", "2", "--verbose", "0",
             "--disentanglement-points", "300", "150", "--factor-vae-votes", "40", "20"]
     assert main(argv) == 0

@@ -108,7 +108,8 @@ def test_parts_add_up_and_match_independent_computations():
     mean, cov = q.mean().numpy(), q.covariance().numpy()
     resid = x.reshape(-1, D) - (mean @ w.T + b)
     trace = np.einsum("ij,njk,ik->n", w, cov, w)  # tr(W Sigma W^T)
-    nll = np.mean((np.sum(resid**2, 1) + trace) / (2 * SIGMA**2) + D * math.log(SIGMA * math.sqrt(2 * math.pi)))
+    nll = np.mean((np.sum(resid**2, 1) + trace) / (2 * SIGMA**2)
+                  + D * math.log(SIGMA * math.sqrt(2 * math.pi)))
     assert m["nll"] == pytest.approx(nll, rel=0.02)
 
 

@@ -39,7 +39,8 @@ def test_data_outside_the_support_is_an_error_that_says_what_to_do(family, value
 
 
 def test_bernoulli_warns_on_grey_levels_only():
-    with pytest.warns(tfp_vae.NonBinaryBernoulliWarning, match="not a normalised density.*continuous_bernoulli"):
+    with pytest.warns(tfp_vae.NonBinaryBernoulliWarning,
+                      match="not a normalised density.*continuous_bernoulli"):
         _check("bernoulli", [0.0, 0.3, 1.0])
     with warnings.catch_warnings():
         warnings.simplefilter("error")

@@ -32,7 +32,8 @@ def test_notebook_runs_in_fast_mode(path, data_dir, tmp_path, monkeypatch):
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
     monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "2")
     nb = nbformat.read(path, as_version=4)
-    NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
+    resources = {"metadata": {"path": str(tmp_path)}}
+    NotebookClient(nb, timeout=600, kernel_name="python3", resources=resources).execute()
     # Every cell whose last line draws a figure displays it as a PNG.
     figure_cells = [c for c in nb.cells if c.cell_type == "code" and any(
         c.source.strip().splitlines()[-1].startswith(prefix)

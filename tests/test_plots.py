@@ -11,9 +11,9 @@ import pytest
 from matplotlib.figure import Figure
 
 import tfp_vae
+from conftest import grey_images
 from tfp_vae import plots
 from tfp_vae.cli import main
-from conftest import grey_images
 
 
 @pytest.fixture(scope="module")

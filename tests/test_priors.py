@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 import tf_keras
-from conftest import grey_images
 from scipy.special import expit, logsumexp, softplus
 
 import tfp_vae
+from conftest import grey_images
 from tfp_vae import ConfigError, VAEConfig
 from tfp_vae.hidden import Gated, hidden_layer
 

@@ -64,7 +64,7 @@ def test_early_stopping_keeps_the_best_weights(early_stopped):
     assert status["best_val_neg_elbo"] == pytest.approx(values[best])
     # model.weights.h5 and the returned model hold the best epoch's weights, not the last ones.
     saved = runs.load(out).get_weights()
-    for got, best_w, last_w, returned in zip(saved, snapshots[best], snapshots[-1], model.get_weights()):
+    for got, best_w, _last_w, returned in zip(saved, snapshots[best], snapshots[-1], model.get_weights()):
         np.testing.assert_array_equal(got, best_w)
         np.testing.assert_array_equal(returned, best_w)
     assert any(not np.array_equal(a, b) for a, b in zip(snapshots[best], snapshots[-1]))
@@ -164,7 +164,6 @@ def test_evaluation_resumes_from_its_shards_and_equals_one_call(early_stopped, m
 
 def test_experiment_files_hold_the_published_setting():
     from conftest import REPO
-
     from tfp_vae.cli import config_file
 
     density = config_file(REPO / "experiments" / "fashion_mnist_density.json")

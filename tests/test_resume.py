@@ -47,7 +47,8 @@ def _weights(run_dir) -> dict:
     """Every array of the weights file, by HDF5 path."""
     arrays = {}
     with h5py.File(Path(run_dir) / "model.weights.h5", "r") as f:
-        f.visititems(lambda name, obj: arrays.__setitem__(name, obj[()]) if isinstance(obj, h5py.Dataset) else None)
+        f.visititems(
+            lambda name, obj: arrays.__setitem__(name, obj[()]) if isinstance(obj, h5py.Dataset) else None)
     return arrays
 
 
@@ -169,7 +170,8 @@ def test_non_finite_loss_stops_with_epoch_and_step(tmp_path, data_dir):
     flags = [*FLAGS[:FLAGS.index("--binarize")], "--learning-rate", "1e8", "--seed", "5", "--verbose", "0"]
     run = _train_cli(out, data_dir, *flags)
     assert run.returncode == 2, run.stderr[-3000:]
-    message = re.search(r"error: training stopped: the loss became (nan|inf) at epoch 1, (step \d+|one of steps \d+-\d+) of 20; "
+    message = re.search(r"error: training stopped: the loss became (nan|inf) at epoch 1, "
+                        r"(step \d+|one of steps \d+-\d+) of 20; "
                         r".* keeps the last good weights, those after 0 epoch", run.stderr)
     assert message, run.stderr[-3000:]
     status = _status(out)

@@ -22,8 +22,9 @@ def test_rate_distortion_plots_seed_means_with_sd_bars():
     fig = rate_distortion(TABLE)
     ax = fig.axes[0]
     line = ax.lines[0]
-    np.testing.assert_allclose(np.asarray(line.get_xdata(), float), [201.0, 211.0, 242.0])  # mean nll per beta
-    np.testing.assert_allclose(np.asarray(line.get_ydata(), float), [31.0, 21.0, 8.0])     # mean kl per beta
+    # mean nll and mean kl per beta
+    np.testing.assert_allclose(np.asarray(line.get_xdata(), float), [201.0, 211.0, 242.0])
+    np.testing.assert_allclose(np.asarray(line.get_ydata(), float), [31.0, 21.0, 8.0])
     assert "rate" in ax.get_ylabel() and "nats" in ax.get_ylabel()
     assert "distortion" in ax.get_xlabel()
     assert [t.get_text() for t in ax.texts] == ["beta=0.5", "beta=1", "beta=4"]
@@ -39,7 +40,8 @@ def test_active_units_against_log_beta():
     ax = fig.axes[0]
     np.testing.assert_allclose(np.asarray(ax.lines[0].get_ydata(), float), [7.5, 6.0, 2.5])
     assert ax.get_xscale() == "log" and ax.get_ylabel() == "active units"
-    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["latent_dim = 8", "coordinates (active_units)"]
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert legend == ["latent_dim = 8", "coordinates (active_units)"]
     both = active_units_vs_beta(TABLE.assign(active_directions=[4, 4, 3, 3, 1, 1])).axes[0]
     np.testing.assert_allclose(np.asarray(both.containers[1].lines[0].get_ydata(), float), [4.0, 3.0, 1.0])
     with_zero = TABLE.assign(beta=[0.0, 0.0, 1.0, 1.0, 4.0, 4.0])

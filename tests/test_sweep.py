@@ -57,7 +57,8 @@ def test_shard_assignment_ignores_the_order_the_grid_was_written_in():
         assert sorted(p.name for p in sw.shard_points(a, (i, 3))) == sorted(
             p.name for p in sw.shard_points(b, (i, 3)))
     # The split is fixed: shard 1 of 2 takes ranks 0, 2, 4 of the sorted names.
-    assert [p.name for p in sw.shard_points(a, (1, 2))] == ["beta=0.5,seed=0", "beta=1,seed=0", "beta=4,seed=0"]
+    names = [p.name for p in sw.shard_points(a, (1, 2))]
+    assert names == ["beta=0.5,seed=0", "beta=1,seed=0", "beta=4,seed=0"]
 
 
 @pytest.mark.parametrize("text", ["0/2", "3/2", "1-2", "a/b", "1/0"])

@@ -29,21 +29,19 @@ from tfp_vae.data import (
     scale_images,
 )
 from tfp_vae.decoders import build_decoder
-from tfp_vae.divergence import KLDivergence, standard_normal_prior
+from tfp_vae.disentanglement import dci, disentanglement_metrics, factor_vae_score, mig, model_metrics, sap
+from tfp_vae.disentanglement_plots import disentanglement_vs_beta, factor_traversals, principal_traversals
 from tfp_vae.distribute import STRATEGIES, make_strategy
+from tfp_vae.divergence import KLDivergence, standard_normal_prior
 from tfp_vae.dsprites import DSprites, load_dsprites
 from tfp_vae.encoders import ENCODERS, build_encoder
+from tfp_vae.errors import ConfigError, DataError, NonFiniteLossError, RunDirError, TfpVaeError
 from tfp_vae.evaluate import evaluate, posterior_means
 from tfp_vae.evaluation_shards import evaluate_run
-from tfp_vae.errors import ConfigError, DataError, NonFiniteLossError, RunDirError, TfpVaeError
 from tfp_vae.hidden import HIDDEN_ACTIVATIONS, Gated
 from tfp_vae.likelihoods import LIKELIHOODS, Likelihood, NonBinaryBernoulliWarning
+from tfp_vae.locks import RunDirBusyError, run_lock
 from tfp_vae.model import VAE, build_vae
-from tfp_vae.priors import PRIORS, build_prior
-from tfp_vae.reproducible import op_determinism
-from tfp_vae.runs import load, load_config, load_history, save
-from tfp_vae.schedules import SCHEDULES, KLSchedule, KLScheduleCallback
-from tfp_vae.protocol import LR_SCHEDULES, LRSchedule
 from tfp_vae.plots import (
     active_units_vs_beta,
     compare_reconstructions,
@@ -51,15 +49,16 @@ from tfp_vae.plots import (
     rate_distortion,
     traversals_by_beta,
 )
+from tfp_vae.priors import PRIORS, build_prior
+from tfp_vae.protocol import LR_SCHEDULES, LRSchedule
+from tfp_vae.reproducible import op_determinism
+from tfp_vae.runs import load, load_config, load_history, save
+from tfp_vae.schedules import SCHEDULES, KLSchedule, KLScheduleCallback
+from tfp_vae.show import runs_table
 from tfp_vae.sources import SOURCES
 from tfp_vae.sweep import SweepPoint, grid_points, load_results, shard_points, sweep
-from tfp_vae.train import load_data_for, make_optimizer, train
-from tfp_vae.disentanglement import dci, disentanglement_metrics, factor_vae_score, mig, model_metrics, sap
-from tfp_vae.disentanglement_plots import disentanglement_vs_beta, factor_traversals, principal_traversals
-# calm, shareable runs: locks, the runs table, TensorBoard logs
-from tfp_vae.locks import RunDirBusyError, run_lock
-from tfp_vae.show import runs_table
 from tfp_vae.tensorboard_logs import TensorBoardLogs
+from tfp_vae.train import load_data_for, make_optimizer, train
 
 __version__ = "0.1.0"
 

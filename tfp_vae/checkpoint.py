@@ -24,6 +24,7 @@ import math
 import os
 import shutil
 from pathlib import Path
+from typing import Any
 
 import tensorflow as tf
 import tf_keras
@@ -143,7 +144,7 @@ class RunCheckpoint:
         if best is None:
             note = (f"model.weights.h5 holds the weights after {epoch} of {self.config.epochs} "
                     "epoch(s)" + (" (a callback stopped training)." if state == "stopped" else "."))
-            fields = {}
+            fields: dict[str, Any] = {}
         else:
             note = (f"model.weights.h5 holds the weights after epoch {kept} of {epoch}, the best by "
                     "validation negative ELBO (val_nll + val_kl).")
@@ -171,7 +172,7 @@ class CommitEachEpoch(tf_keras.callbacks.Callback):
         self.checkpoint = checkpoint
         self.history = history
         self.steps = steps
-        self.bad = None  # (epoch, step, loss) of the first non-finite loss
+        self.bad: tuple | None = None  # (epoch, step, loss) of the first non-finite loss
 
     def on_epoch_begin(self, epoch, logs=None):
         self.epoch = epoch

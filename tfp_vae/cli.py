@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
+from typing import Any
 
 from tfp_vae.config import BINARIZE, KL_MODES, KL_STYLES, VAEConfig
 
@@ -57,7 +58,7 @@ def add_config_flags(parser: argparse.ArgumentParser) -> None:
     choices = _choices()
     for field in dataclasses.fields(VAEConfig):
         default = field.default
-        kwargs = {"default": None, "help": f"{field.metadata['help']} (default: {default})"}
+        kwargs: dict[str, Any] = {"default": None, "help": f"{field.metadata['help']} (default: {default})"}
         if field.name == "binarize":
             kwargs["help"] = (f"{field.metadata['help']} 'none' fits grey levels (default here: "
                               f"{CLI_BINARIZE} by likelihood, else none)")
@@ -149,7 +150,8 @@ def _sweep(args) -> int:
         num_samples=args.num_samples, eval_batch_size=args.eval_batch_size,
         train_examples=args.train_examples or None, test_examples=args.test_examples,
         data_dir=args.data_dir, verbose=1 if args.verbose else 0,
-        disentanglement_points=tuple(args.disentanglement_points), factor_vae_votes=tuple(args.factor_vae_votes),
+        disentanglement_points=tuple(args.disentanglement_points),
+        factor_vae_votes=tuple(args.factor_vae_votes),
     )
     columns = ["run", *(m for m in TABLE_METRICS + FACTOR_METRICS if m in table.columns)]
     if len(table):
@@ -328,7 +330,8 @@ def main(argv=None) -> int:
         # Commands writing into a run directory hold its lock (`train` takes its own); a missing
         # directory is left to the command's own error, not created.
         lock = getattr(args, "lock", None)
-        with run_lock(args.run_dir, lock) if lock and os.path.isdir(args.run_dir) else contextlib.nullcontext():
+        with (run_lock(args.run_dir, lock) if lock and os.path.isdir(args.run_dir)
+              else contextlib.nullcontext()):
             return args.run(args)
     except TfpVaeError as err:
         print(f"tfp-vae {args.command}: error: {err}", file=sys.stderr)

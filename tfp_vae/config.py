@@ -258,7 +258,7 @@ class VAEConfig:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "VAEConfig":
+    def from_dict(cls, data: dict[str, Any]) -> VAEConfig:
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
@@ -268,7 +268,7 @@ class VAEConfig:
         return cls(**data)
 
     @classmethod
-    def from_json(cls, text: str) -> "VAEConfig":
+    def from_json(cls, text: str) -> VAEConfig:
         try:
             data = json.loads(text)
         except json.JSONDecodeError as err:
@@ -277,7 +277,7 @@ class VAEConfig:
             raise ConfigError("config JSON must be an object of VAEConfig fields.")
         return cls.from_dict(data)
 
-    def replace(self, **changes) -> "VAEConfig":
+    def replace(self, **changes: Any) -> VAEConfig:
         """A copy with some fields changed, validated like any new config."""
         return dataclasses.replace(self, **changes)
 

@@ -8,9 +8,20 @@ Where the files are looked for, in order:
 In 1 and 2 the files may sit in the folder itself or in its subfolder `<folder>` (so one folder can
 hold both data sets). Every file is checked against its known MD5 sum.
 
+Needs the data set's files (tests/test_data.py makes the same calls):
+
 >>> (x, y), (xt, yt) = load_fashion_mnist(likelihood="beta")    # doctest: +SKIP
 >>> x.shape, x.dtype, float(x.min()) > 0                         # doctest: +SKIP
 ((60000, 28, 28, 1), dtype('float32'), True)
+
+Scaling and binarizing any uint8 images:
+
+>>> import numpy as np
+>>> raw = np.array([[0, 128, 255]], np.uint8)
+>>> scale_images(raw, "bernoulli").tolist(), scale_images(raw, "beta").tolist()
+([[0.0, 0.501960813999176, 1.0]], [[0.001953125, 0.501953125, 0.998046875]])
+>>> binarize_images(scale_images(raw, "bernoulli"), seed=0).tolist()[0][::2]   # P(1) = x
+[0.0, 1.0]
 """
 
 from __future__ import annotations
@@ -26,6 +37,9 @@ import numpy as np
 
 from tfp_vae import likelihoods
 from tfp_vae.errors import DataError
+
+# ((x_train, y_train), (x_test, y_test)): images [N, H, W, C], labels int [N] or None.
+Splits = tuple[tuple[np.ndarray, np.ndarray | None], tuple[np.ndarray, np.ndarray | None]]
 
 ENV_VAR = "TFP_VAE_DATA_DIR"
 FILES = (
@@ -99,7 +113,8 @@ def _verified_folder(spec: DatasetSpec, root: Path, source: str) -> Path | None:
                 got = _md5(folder / f)
                 if got != spec.md5[f]:
                     other = [s.name for s in DATASETS.values() if s.md5[f] == got]
-                    what = f"it is {other[0]}'s file, not {spec.name}'s" if other else "the file is corrupt or truncated"
+                    what = (f"it is {other[0]}'s file, not {spec.name}'s" if other
+                            else "the file is corrupt or truncated")
                     raise DataError(
                         f"{folder / f} (from {source}) has MD5 {got}, expected {spec.md5[f]}: {what}. "
                         f"Replace it with the official {f}, or point {ENV_VAR} / data_dir at a "
@@ -109,7 +124,7 @@ def _verified_folder(spec: DatasetSpec, root: Path, source: str) -> Path | None:
     return None
 
 
-def find_data_dir(spec: DatasetSpec, data_dir=None) -> Path:
+def find_data_dir(spec: DatasetSpec, data_dir: str | os.PathLike | None = None) -> Path:
     """The verified folder holding `spec`'s four files; downloads into the Keras cache if allowed."""
     looked = []
     explicit = [(data_dir, "data_dir argument"), (os.environ.get(ENV_VAR), f"${ENV_VAR}")]
@@ -171,7 +186,7 @@ def _load_uint8(folder: Path):
     return arrays
 
 
-def load_uint8(name: str = "fashion_mnist", data_dir=None):
+def load_uint8(name: str = "fashion_mnist", data_dir: str | os.PathLike | None = None) -> Splits:
     """Raw data: ((x_train, y_train), (x_test, y_test)), images uint8 [N, 28, 28, 1], labels int64."""
     if name not in DATASETS:
         raise DataError(f"unknown data set {name!r}; choose one of {sorted(DATASETS)}.")
@@ -179,7 +194,7 @@ def load_uint8(name: str = "fashion_mnist", data_dir=None):
     return (x, y), (xt, yt)
 
 
-def scale_images(x, likelihood: str = "bernoulli") -> np.ndarray:
+def scale_images(x: np.ndarray, likelihood: str = "bernoulli") -> np.ndarray:
     """uint8 images -> float32 in the support of `likelihood` (e.g. x/255, or (x+0.5)/256 for beta)."""
     x = np.asarray(x)
     if x.dtype != np.uint8:
@@ -187,14 +202,16 @@ def scale_images(x, likelihood: str = "bernoulli") -> np.ndarray:
     return likelihoods.get(likelihood).scale(x).astype(np.float32)
 
 
-def binarize_images(x, seed: int = 0) -> np.ndarray:
+def binarize_images(x: np.ndarray, seed: int = 0) -> np.ndarray:
     """One Bernoulli draw per pixel with probability x in [0, 1]: float32 {0, 1}, reproducible."""
     rng = np.random.default_rng(seed)
     return (rng.random(np.shape(x), dtype=np.float32) < x).astype(np.float32)
 
 
-def load_dataset(name="fashion_mnist", likelihood="bernoulli", data_dir=None, binarize=None, seed=0,
-                 *, test_fraction=0.1, input_shape=None, resize=False, train_examples=0):
+def load_dataset(name: str = "fashion_mnist", likelihood: str = "bernoulli",
+                 data_dir: str | os.PathLike | None = None, binarize: str | None = None, seed: int = 0,
+                 *, test_fraction: float = 0.1, input_shape: tuple[int, ...] | None = None,
+                 resize: bool = False, train_examples: int = 0) -> Splits:
     """((x_train, y_train), (x_test, y_test)): images float32 [N, H, W, C] scaled for `likelihood`.
 
     name: a built-in data set, "dsprites" / "dsprites_small", an .npz / .npy file or a folder of
@@ -219,7 +236,7 @@ def _check_binarize(binarize, likelihood):
         raise DataError(f"binarize={binarize!r} needs likelihood='bernoulli', not {likelihood!r}.")
 
 
-def prepare(loaded, likelihood="bernoulli", binarize=None, seed=0):
+def prepare(loaded, likelihood: str = "bernoulli", binarize: str | None = None, seed: int = 0) -> Splits:
     """A source's raw images (`tfp_vae.sources.Loaded`) -> ((x, y), (x_test, y_test)) as in
     `load_dataset`: uint8 scaled for `likelihood`, floats in [0, 1] kept (the family's support is
     checked when training), then binarized as asked."""
@@ -229,21 +246,26 @@ def prepare(loaded, likelihood="bernoulli", binarize=None, seed=0):
         x = binarize_images(x, seed)
     if binarize is not None:
         xt = binarize_images(xt, seed + 1)
-    copy = lambda y: None if y is None else y.copy()  # the IDX arrays are shared: copies
+
+    def copy(y):  # the IDX arrays are shared: copies
+        return None if y is None else y.copy()
+
     return (x, copy(loaded.y)), (xt, copy(loaded.y_test))
 
 
-def load_fashion_mnist(likelihood="bernoulli", data_dir=None, binarize=None, seed=0):
+def load_fashion_mnist(likelihood: str = "bernoulli", data_dir: str | os.PathLike | None = None,
+                       binarize: str | None = None, seed: int = 0) -> Splits:
     """Fashion-MNIST scaled for `likelihood`; see `load_dataset`. Class names: `CLASS_NAMES`."""
     return load_dataset("fashion_mnist", likelihood, data_dir, binarize, seed)
 
 
-def load_mnist(likelihood="bernoulli", data_dir=None, binarize=None, seed=0):
+def load_mnist(likelihood: str = "bernoulli", data_dir: str | os.PathLike | None = None,
+               binarize: str | None = None, seed: int = 0) -> Splits:
     """MNIST scaled for `likelihood`; see `load_dataset`."""
     return load_dataset("mnist", likelihood, data_dir, binarize, seed)
 
 
-def check_images(x, input_shape, likelihood: str) -> None:
+def check_images(x: np.ndarray, input_shape: tuple[int, ...], likelihood: str) -> None:
     """Raises `DataError` naming the problem if `x` cannot be fed to a model with this config.
 
     Checks: array of floats (not raw uint8), shape [N, *input_shape] with N >= 1, finite values,
@@ -285,7 +307,7 @@ def check_images(x, input_shape, likelihood: str) -> None:
     likelihoods.get(likelihood).check(x)
 
 
-def check_labels(labels, images, name: str = "labels") -> None:
+def check_labels(labels: np.ndarray | None, images: np.ndarray, name: str = "labels") -> None:
     """Raises `DataError` unless `labels` is one label per image of `images` (a 1-D sequence of
     the same length). `labels=None` is accepted: labels are optional wherever they are taken."""
     if labels is None:

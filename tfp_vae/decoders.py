@@ -17,6 +17,7 @@ from __future__ import annotations
 import tf_keras
 
 from tfp_vae import likelihoods
+from tfp_vae.config import VAEConfig
 from tfp_vae.encoders import conv_filters, conv_spatial
 from tfp_vae.hidden import hidden_layer
 
@@ -75,7 +76,7 @@ def linear_body(cfg, params_size: int) -> list:
 DECODERS = {"mlp": mlp_body, "conv": conv_body, "linear": linear_body}
 
 
-def build_decoder(cfg) -> tf_keras.Sequential:
+def build_decoder(cfg: VAEConfig) -> tf_keras.Sequential:
     """z [B, cfg.latent_dim] -> p(x|z) of family `cfg.likelihood` over images `cfg.input_shape`."""
     family = likelihoods.get(cfg.likelihood)
     body = DECODERS[cfg.encoder](cfg, family.params_size(cfg.input_shape))

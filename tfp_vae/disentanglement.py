@@ -35,19 +35,32 @@ regression tree per class of each factor per boosting stage: full dSprites' 113 
 dominated by encoding its 970,000 images (about 25 minutes with a 32-filter conv encoder,
 extrapolated from 15,000 images in 24 s).
 
->>> mig(codes, factors), dci(codes, factors)["disentanglement"]   # doctest: +SKIP
+>>> rng = np.random.default_rng(0)
+>>> factors = rng.integers(0, 4, [600, 2])                               # two factors, 4 classes each
+>>> codes = np.concatenate([factors[:, ::-1], rng.normal(size=[600, 1])], axis=1)  # swapped + noise
+>>> good, noise = mig(codes, factors), mig(rng.normal(size=[600, 3]), factors)
+>>> good > 0.9 > 0.1 > noise, round(dci(codes, factors, 400, 200)["disentanglement"], 2)
+(True, 1.0)
 """
 
 from __future__ import annotations
 
 import functools
 import warnings
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from tfp_vae.dsprites import load_dsprites
+from tfp_vae.dsprites import DSprites, load_dsprites
 from tfp_vae.errors import DataError
 from tfp_vae.sources import DSPRITES_NAMES
+
+if TYPE_CHECKING:
+    from tfp_vae.model import VAE
+
+# A seed for numpy's default_rng: an int, or a Generator to draw from.
+Seed = int | np.random.Generator
 
 MIG_BINS = 20
 MIG_POINTS = 10_000
@@ -58,7 +71,8 @@ FACTOR_VAE_VARIANCE_POINTS = 10_000
 FACTOR_VAE_MIN_SD = 0.05  # disentanglement_lib's prune_dims.threshold (an sd, not a variance)
 ENCODE_BATCH = 4096  # images rendered per call of the representation (encoded 1000 at a time)
 # Data sets whose generative factors are known: `VAEConfig.dataset` -> a loader of its factor grid.
-FACTOR_DATASETS = {name: functools.partial(load_dsprites, variant) for name, variant in DSPRITES_NAMES.items()}
+FACTOR_DATASETS = {name: functools.partial(load_dsprites, variant)
+                   for name, variant in DSPRITES_NAMES.items()}
 # The sweep's columns (`model_metrics`).
 TABLE_METRICS = ("mig", "dci_disentanglement", "dci_completeness", "dci_informativeness", "sap",
                  "factor_vae_score")
@@ -75,7 +89,8 @@ def check_codes_factors(codes, factors) -> tuple[np.ndarray, np.ndarray]:
     if factors.ndim != 2 or factors.shape[1] < 1:
         raise DataError(f"factors must be class indices [N, num_factors], got shape {factors.shape}.")
     if len(factors) != len(codes):
-        raise DataError(f"codes and factors need one row per image: {len(codes)} codes, {len(factors)} factors.")
+        raise DataError(f"codes and factors need one row per image: {len(codes)} codes, "
+                        f"{len(factors)} factors.")
     if not np.issubdtype(factors.dtype, np.integer):
         raise DataError(f"factors must be integer class indices, got dtype {factors.dtype} "
                         "(pass ds.factors(indices), not the factor values).")
@@ -113,7 +128,8 @@ def mutual_information(discrete_codes, factors) -> np.ndarray:
     return np.array([[mutual_info_score(f, c) for f in factors.T] for c in discrete_codes.T])
 
 
-def mig(codes, factors, num_points: int = MIG_POINTS, bins: int = MIG_BINS, seed=0) -> float:
+def mig(codes: np.ndarray, factors: np.ndarray, num_points: int = MIG_POINTS, bins: int = MIG_BINS,
+        seed: Seed = 0) -> float:
     """Mutual information gap in [0, 1] (1: each factor is in one latent alone; see module doc).
 
     codes [N, d] float, factors [N, K] int; uses `num_points` random rows when N is larger.
@@ -171,7 +187,8 @@ def dci_scores(importance) -> dict:
     }
 
 
-def dci(codes, factors, num_train: int = NUM_TRAIN, num_test: int = NUM_TEST, seed=0) -> dict:
+def dci(codes: np.ndarray, factors: np.ndarray, num_train: int = NUM_TRAIN, num_test: int = NUM_TEST,
+        seed: Seed = 0) -> dict[str, float]:
     """DCI: {"disentanglement", "completeness", "informativeness"}, each in [0, 1] (see module doc;
     informativeness is the mean test accuracy of the per-factor tree ensembles).
 
@@ -197,12 +214,14 @@ def sap_matrix(train_codes, train_factors, test_codes, test_factors) -> np.ndarr
         warnings.simplefilter("ignore", ConvergenceWarning)
         for j in range(d):
             for f in range(k):
-                svm = LinearSVC(C=0.01, class_weight="balanced").fit(train_codes[:, j:j + 1], train_factors[:, f])
+                svm = LinearSVC(C=0.01, class_weight="balanced")
+                svm.fit(train_codes[:, j:j + 1], train_factors[:, f])
                 scores[j, f] = np.mean(svm.predict(test_codes[:, j:j + 1]) == test_factors[:, f])
     return scores
 
 
-def sap(codes, factors, num_train: int = NUM_TRAIN, num_test: int = NUM_TEST, seed=0) -> float:
+def sap(codes: np.ndarray, factors: np.ndarray, num_train: int = NUM_TRAIN, num_test: int = NUM_TEST,
+        seed: Seed = 0) -> float:
     """SAP score: mean over factors of the gap between the two best single-latent classifiers'
     test accuracies (see module doc). codes [N, d >= 2] float, factors [N, K] int."""
     codes, factors = check_codes_factors(codes, factors)
@@ -230,9 +249,8 @@ def representation(model):
 def _encode(encode, ds, indices) -> np.ndarray:
     """Codes [*indices.shape, d] of the images at `indices`, ENCODE_BATCH images per call."""
     flat = indices.reshape(-1)
-    codes = [np.asarray(encode(ds.images(flat[i:i + ENCODE_BATCH])), np.float64)
-             for i in range(0, len(flat), ENCODE_BATCH)]
-    codes = np.concatenate(codes)
+    codes = np.concatenate([np.asarray(encode(ds.images(flat[i:i + ENCODE_BATCH])), np.float64)
+                            for i in range(0, len(flat), ENCODE_BATCH)])
     if codes.ndim != 2 or len(codes) != len(flat):
         raise DataError(f"the representation must map n images to codes [n, latent_dim]; got {codes.shape} "
                         f"for {len(flat)} images.")
@@ -257,9 +275,10 @@ def _votes(encode, ds, sizes, count, batch, scale, active, rng) -> np.ndarray:
     return votes
 
 
-def factor_vae_score(model, ds, num_train: int = FACTOR_VAE_TRAIN, num_eval: int = FACTOR_VAE_EVAL,
+def factor_vae_score(model: VAE | Callable[[np.ndarray], np.ndarray], ds: DSprites,
+                     num_train: int = FACTOR_VAE_TRAIN, num_eval: int = FACTOR_VAE_EVAL,
                      batch_size: int = FACTOR_VAE_BATCH,
-                     num_variance_points: int = FACTOR_VAE_VARIANCE_POINTS, seed=0) -> float:
+                     num_variance_points: int = FACTOR_VAE_VARIANCE_POINTS, seed: Seed = 0) -> float:
     """FactorVAE score in [0, 1]: accuracy of the majority-vote classifier on `num_eval` votes
     (see module doc). 0.0 when no latent has sd >= 0.05.
 
@@ -273,7 +292,8 @@ def factor_vae_score(model, ds, num_train: int = FACTOR_VAE_TRAIN, num_eval: int
     if not sizes or not hasattr(ds, "images"):
         raise DataError("ds must have factor_sizes and images(indices), like tfp_vae.load_dsprites().")
     num_train, num_eval = _count(num_train, "num_train"), _count(num_eval, "num_eval")
-    batch_size, num_variance_points = _count(batch_size, "batch_size"), _count(num_variance_points, "num_variance_points")
+    batch_size = _count(batch_size, "batch_size")
+    num_variance_points = _count(num_variance_points, "num_variance_points")
     if batch_size < 2:
         raise DataError("batch_size must be >= 2: each vote needs a variance over the batch.")
     rng = np.random.default_rng(seed)
@@ -289,8 +309,8 @@ def factor_vae_score(model, ds, num_train: int = FACTOR_VAE_TRAIN, num_eval: int
 
 
 # ---------------------------------------------------------------------------- all at once
-def disentanglement_metrics(codes, factors, num_train: int = NUM_TRAIN, num_test: int = NUM_TEST,
-                            seed=0) -> dict:
+def disentanglement_metrics(codes: np.ndarray, factors: np.ndarray, num_train: int = NUM_TRAIN,
+                            num_test: int = NUM_TEST, seed: Seed = 0) -> dict[str, float]:
     """The sweep's columns for one model: mig (on num_train random rows), dci_disentanglement,
     dci_completeness, dci_informativeness and sap (one train/test split, shared by dci and sap)."""
     if not isinstance(seed, (int, np.integer)):  # a Generator: one int, so dci and sap split alike
@@ -311,8 +331,10 @@ def factor_data(dataset: str):
     return loader() if loader else None
 
 
-def model_metrics(model, ds, num_train: int = NUM_TRAIN, num_test: int = NUM_TEST,
-                  factor_vae_votes: tuple = (FACTOR_VAE_TRAIN, FACTOR_VAE_EVAL), seed=0) -> dict:
+def model_metrics(model: VAE | Callable[[np.ndarray], np.ndarray], ds: DSprites, num_train: int = NUM_TRAIN,
+                  num_test: int = NUM_TEST,
+                  factor_vae_votes: tuple[int, int] = (FACTOR_VAE_TRAIN, FACTOR_VAE_EVAL),
+                  seed: Seed = 0) -> dict[str, float]:
     """Every metric of `model` (a `tfp_vae.VAE` or a callable images -> codes) on the grid `ds`.
 
     As in disentanglement_lib, the points are num_train + num_test images drawn uniformly with

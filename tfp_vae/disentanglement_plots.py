@@ -12,6 +12,9 @@ Every function returns a matplotlib `Figure` (no pyplot state).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
 import numpy as np
 from matplotlib.figure import Figure
 
@@ -19,6 +22,11 @@ from tfp_vae import disentanglement
 from tfp_vae.errors import TfpVaeError
 from tfp_vae.evaluate import posterior_means
 from tfp_vae.plots import _beta_axis, _by_beta, _image, _need_images, rate_distortion
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from tfp_vae.model import VAE
 
 
 def principal_directions(codes) -> tuple[np.ndarray, np.ndarray]:
@@ -72,7 +80,8 @@ def _traversal_figure(x0, images, offsets, labels, title) -> Figure:
     return fig
 
 
-def principal_traversals(model, x, codes=None, directions: int = 4, steps: int = 7, span: float = 2.0) -> Figure:
+def principal_traversals(model: VAE, x: np.ndarray, codes: np.ndarray | None = None, directions: int = 4,
+                         steps: int = 7, span: float = 2.0) -> Figure:
     """Rows: the principal directions of the posterior means (labelled with their sd and share of
     variance); columns: x[0]'s posterior mean moved along each by -span..span sd.
     Arguments as `principal_traversal_images`."""
@@ -86,7 +95,8 @@ def principal_traversals(model, x, codes=None, directions: int = 4, steps: int =
                              "(steps in each direction's sd)")
 
 
-def factor_traversals(model, x, codes, factors, factor_names, steps: int = 7, span: float = 2.0) -> Figure:
+def factor_traversals(model: VAE, x: np.ndarray, codes: np.ndarray, factors: np.ndarray,
+                      factor_names: Sequence[str], steps: int = 7, span: float = 2.0) -> Figure:
     """One row per generative factor: x[0]'s code moved along the principal direction that carries
     the most information about that factor (discrete mutual information of the projected codes,
     20 bins, as MIG), labelled with the factor, the direction and I / H(factor).
@@ -122,7 +132,8 @@ METRIC_LABELS = {
 }
 
 
-def disentanglement_vs_beta(table, metric=("mig", "dci_disentanglement")) -> Figure:
+def disentanglement_vs_beta(table: pd.DataFrame,
+                            metric: str | Sequence[str] = ("mig", "dci_disentanglement")) -> Figure:
     """Left: disentanglement metric(s) against beta, mean +- sd over seeds; right: the
     rate-distortion curve of the same runs (`tfp_vae.rate_distortion`).
 

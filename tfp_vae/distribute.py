@@ -33,7 +33,7 @@ STRATEGIES = {
 }
 
 
-def make_strategy(strategy=None) -> tf.distribute.Strategy:
+def make_strategy(strategy: tf.distribute.Strategy | str | None = None) -> tf.distribute.Strategy:
     """A `tf.distribute.Strategy` from a name in `STRATEGIES`, a strategy (returned as is) or None."""
     if strategy is None:
         return tf.distribute.get_strategy()
@@ -70,9 +70,10 @@ def is_chief(strategy: tf.distribute.Strategy) -> bool:
 
 def worker_subdir(strategy: tf.distribute.Strategy) -> str | None:
     """Where a non-chief worker writes inside RUN_DIR ("workers/worker-1"); None for the chief."""
-    if is_chief(strategy):
+    task = worker_task(strategy)
+    if task is None or is_chief(strategy):
         return None
-    kind, index = worker_task(strategy)
+    kind, index = task
     return os.path.join("workers", f"{kind}-{index}")
 
 

@@ -11,15 +11,15 @@ per example, with the KL summed over latent dimensions.
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 
 import tensorflow as tf
 import tensorflow_probability as tfp
 import tf_keras
+from tensorflow_probability import distributions as tfd
+from tensorflow_probability import layers as tfpl
 
 from tfp_vae.reproducible import stream_seed
-
-tfd = tfp.distributions
-tfpl = tfp.layers
 
 
 def standard_normal_prior(latent_dim: int) -> tfd.Distribution:
@@ -44,8 +44,8 @@ class KLDivergence:
     train step can set them every step (`VAE.follow_kl_schedule`) without retracing.
     """
 
-    def __init__(self, prior, beta: float = 1.0, mode: str = "exact", num_samples: int = 10,
-                 capacity: float | None = None):
+    def __init__(self, prior: tfd.Distribution | Callable[[], tfd.Distribution], beta: float = 1.0,
+                 mode: str = "exact", num_samples: int = 10, capacity: float | None = None) -> None:
         self.prior = prior
         self.beta = tf.Variable(float(beta), trainable=False, dtype=tf.float32, name="kl_beta")
         self.capacity = (
@@ -55,7 +55,7 @@ class KLDivergence:
         self.mode = mode
         self.num_samples = int(num_samples)
 
-    def per_example(self, q) -> tf.Tensor:
+    def per_example(self, q: tfd.Distribution) -> tf.Tensor:
         """q: batch [B] of distributions over z -> KL [B] in nats."""
         q = getattr(q, "_tfp_distribution", q)  # a tfp.layers tensor carries its distribution
         prior = self.prior() if callable(self.prior) else self.prior
@@ -64,7 +64,7 @@ class KLDivergence:
         z = q.sample(self.num_samples, seed=stream_seed())  # [S, B, latent_dim]
         return tf.reduce_mean(q.log_prob(z) - prior.log_prob(z), axis=0)
 
-    def weighted(self, kl_total, count) -> tf.Tensor:
+    def weighted(self, kl_total: tf.Tensor, count: tf.Tensor | float) -> tf.Tensor:
         """The penalty for `count` examples whose KLs sum to `kl_total` (nats), times `count`.
 
         beta * kl_total, or with a capacity beta * count * |kl_total / count - C|. The absolute
@@ -75,7 +75,7 @@ class KLDivergence:
             return self.beta * kl_total
         return self.beta * count * tf.abs(kl_total / count - self.capacity)
 
-    def penalty(self, q) -> tf.Tensor:
+    def penalty(self, q: tfd.Distribution) -> tf.Tensor:
         """The one loss the encoder carries: beta * mean_B KL (or beta * |mean_B KL - C|), a
         scalar in nats per example."""
         return self.weighted(tf.reduce_mean(self.per_example(q)), 1.0)

@@ -33,6 +33,7 @@ import dataclasses
 import functools
 
 import numpy as np
+import numpy.typing as npt
 
 from tfp_vae.errors import DataError
 
@@ -131,16 +132,16 @@ class DSprites:
                             f"got {indices.min()}..{indices.max()}.")
         return indices
 
-    def factors(self, indices) -> np.ndarray:
+    def factors(self, indices: npt.ArrayLike) -> np.ndarray:
         """int64 [n, 5]: the factor classes of images `indices` [n]."""
         return np.stack(np.unravel_index(self._indices(indices), self.factor_sizes), axis=1)
 
-    def values(self, indices) -> np.ndarray:
+    def values(self, indices: npt.ArrayLike) -> np.ndarray:
         """float64 [n, 5]: the factors' real values of images `indices` [n]."""
         classes = self.factors(indices)
         return np.stack([v[classes[:, k]] for k, v in enumerate(self.factor_values)], axis=1)
 
-    def index(self, factor_classes) -> np.ndarray:
+    def index(self, factor_classes: npt.ArrayLike) -> np.ndarray:
         """int64 [n]: the image indices of `factor_classes` [n, 5] (the inverse of `factors`)."""
         classes = np.asarray(factor_classes, dtype=np.int64).reshape(-1, len(FACTOR_NAMES))
         sizes = np.asarray(self.factor_sizes)
@@ -148,13 +149,13 @@ class DSprites:
             raise DataError(f"dSprites ({self.variant}) factor classes must lie below {self.factor_sizes}.")
         return np.asarray(np.ravel_multi_index(tuple(classes.T), self.factor_sizes), np.int64)
 
-    def sample_factors(self, n: int, rng) -> np.ndarray:
+    def sample_factors(self, n: int, rng: np.random.Generator) -> np.ndarray:
         """int64 [n, 5]: factor classes drawn uniformly and independently with `rng`
         (a `np.random.Generator` or a seed). Fix factor k by overwriting column k, then `index`."""
         rng = np.random.default_rng(rng)
         return rng.integers(0, self.factor_sizes, size=(n, len(FACTOR_NAMES)), dtype=np.int64)
 
-    def images(self, indices) -> np.ndarray:
+    def images(self, indices: npt.ArrayLike) -> np.ndarray:
         """uint8 {0, 255} [n, 64, 64, 1]: images `indices` [n], rendered now (4 KB each)."""
         classes = self.factors(indices)
         full = np.stack([g[classes[:, k]] for k, g in enumerate(self.grid)], axis=1)

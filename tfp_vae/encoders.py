@@ -16,16 +16,17 @@ Every encoder maps images [B, H, W, C] to q(z|x), a batch [B] of full-covariance
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
-import tensorflow_probability as tfp
 import tf_keras
+from tensorflow_probability import distributions as tfd
 
 from tfp_vae import schedules
+from tfp_vae.config import VAEConfig
 from tfp_vae.divergence import KLDivergence, PosteriorTriL, posterior_distribution, posterior_head
 from tfp_vae.hidden import hidden_layer
 
 layers = tf_keras.layers
-tfd = tfp.distributions
 
 
 def mlp_body(cfg) -> list:
@@ -72,7 +73,8 @@ def linear_body(cfg) -> list:
 ENCODERS = {"mlp": mlp_body, "conv": conv_body, "linear": linear_body}
 
 
-def build_encoder(cfg, prior) -> tf_keras.Sequential:
+def build_encoder(cfg: VAEConfig,
+                  prior: tfd.Distribution | Callable[[], tfd.Distribution]) -> tf_keras.Sequential:
     """images [B, *cfg.input_shape] -> q(z|x) with event [cfg.latent_dim]; KL as `cfg.kl_style`.
 
     prior: p(z), a distribution, or a function returning the current one (a learned prior).

@@ -12,21 +12,34 @@ key deletes the shards of older ones. Draws are stateless (seed = config.seed), 
 together give exactly the figures of one `evaluate(model, x, seed=config.seed)` call on all images
 with the same batch size, however often the evaluation was stopped and rerun.
 
->>> metrics, path, shards = evaluate_run(tfp_vae.load("runs/a"), "runs/a", x_test)  # doctest: +SKIP
+>>> import tempfile, numpy as np, tfp_vae
+>>> run_dir = tfp_vae.save(tfp_vae.build_vae(input_shape=(8, 8, 1), hidden_units=(16,)), tempfile.mkdtemp())
+>>> x_test = (np.random.default_rng(0).random([30, 8, 8, 1]) < 0.5).astype("float32")
+>>> metrics, path, shards = evaluate_run(tfp_vae.load(run_dir), run_dir, x_test, num_samples=10,
+...                                      batch_size=10, verbose=0, shard_images=20)
+>>> path.name, sorted(p.name for p in shards.iterdir()), metrics["images"]
+('metrics.json', ['shard-00000.npz', 'shard-00001.npz'], 30)
+>>> metrics["iwae"] == tfp_vae.evaluate(tfp_vae.load(run_dir), x_test, 10, 10, seed=0)["iwae"]
+True
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import tf_keras
 
 from tfp_vae import runs
 from tfp_vae.evaluate import per_example, summarize
+
+if TYPE_CHECKING:
+    from tfp_vae.model import VAE
 
 EVALUATION_DIR = "evaluation"
 SHARD_IMAGES = 500  # test images per shard (rounded down to a multiple of the batch size)
@@ -44,8 +57,9 @@ def shard_folder(run_dir, x, num_samples: int, batch_size: int, seed: int) -> Pa
     return run_dir / EVALUATION_DIR / f"K{num_samples}" / f"{weights}-{images}-b{batch_size}-s{seed}"
 
 
-def evaluate_run(model, run_dir, x, num_samples: int = 1000, batch_size: int = 100, verbose: int = 1,
-                 shard_images: int = SHARD_IMAGES):
+def evaluate_run(model: VAE, run_dir: str | os.PathLike, x: np.ndarray, num_samples: int = 1000,
+                 batch_size: int = 100, verbose: int = 1,
+                 shard_images: int = SHARD_IMAGES) -> tuple[dict[str, Any], Path, Path]:
     """Evaluates `model` (the one saved in `run_dir`) on images x [N, H, W, C] in resumable shards
     and writes RUN_DIR/metrics.json.
 
@@ -75,9 +89,9 @@ def evaluate_run(model, run_dir, x, num_samples: int = 1000, batch_size: int = 1
         bar.update(done)
 
     for start, path in todo:
-        parts = per_example(model, x[start:start + size], num_samples, batch_size, seed,
+        shard = per_example(model, x[start:start + size], num_samples, batch_size, seed,
                             first_index=start, progress=advance)
-        runs.atomic_write(path, lambda tmp, parts=parts: _save_npz(tmp, parts))
+        runs.atomic_write(path, lambda tmp, shard=shard: _save_npz(tmp, shard))
     parts = [_load_npz(path) for path in paths]
     metrics = summarize(model.config, {k: np.concatenate([p[k] for p in parts]) for k in parts[0]})
     record = {k: np.asarray(v).tolist() for k, v in metrics.items()}

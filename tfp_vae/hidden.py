@@ -14,6 +14,8 @@ Each entry maps (layer class, its arguments) to one hidden layer:
 
 from __future__ import annotations
 
+from typing import Any
+
 import tensorflow as tf
 import tf_keras
 
@@ -22,12 +24,12 @@ class Gated(tf_keras.layers.Layer):
     """(W x + b) * sigmoid(V x + c): `linear` and `gate` are `layer_class(*args, **kwargs)` with no
     activation (Dense, Conv2D, Conv2DTranspose, ...), so the output has their shape."""
 
-    def __init__(self, layer_class, *args, name=None, **kwargs):
+    def __init__(self, layer_class: type, *args: Any, name: str | None = None, **kwargs: Any) -> None:
         super().__init__(name=name)
         self.linear = layer_class(*args, name="linear", **kwargs)
         self.gate = layer_class(*args, name="gate", **kwargs)
 
-    def call(self, x):
+    def call(self, x: tf.Tensor) -> tf.Tensor:
         return self.linear(x) * tf.sigmoid(self.gate(x))
 
 

@@ -18,16 +18,19 @@ from __future__ import annotations
 import dataclasses
 import functools
 import warnings
-from typing import Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import tensorflow as tf
-import tensorflow_probability as tfp
+from tensorflow_probability import distributions as tfd
+from tensorflow_probability import layers as tfpl
 
 from tfp_vae.errors import DataError
 
-tfd = tfp.distributions
-tfpl = tfp.layers
+if TYPE_CHECKING:
+    from tfp_vae.config import VAEConfig
+
 
 # Smallest concentration/scale a decoder can emit: keeps log_prob finite whatever the raw output.
 _EPS = 1e-3
@@ -54,7 +57,7 @@ class Likelihood:
 
     name: str
     params_per_pixel: int
-    make: Callable[[tf.Tensor], tfd.Distribution]
+    make: Callable[..., tfd.Distribution]  # params, then the `config_fields` as keywords
     scale: Callable[[np.ndarray], np.ndarray]
     check: Callable[[np.ndarray], None]
     support: str
@@ -62,20 +65,21 @@ class Likelihood:
     # `VAEConfig` fields the family reads, passed to `make` as keywords (e.g. a fixed sigma).
     config_fields: tuple[str, ...] = ()
 
-    def params_size(self, event_shape) -> int:
+    def params_size(self, event_shape: tuple[int, ...]) -> int:
         """Number of raw decoder outputs for one image of `event_shape` (H, W, C)."""
         return int(np.prod(event_shape)) * self.params_per_pixel
 
-    def options(self, config) -> dict:
+    def options(self, config: VAEConfig) -> dict[str, Any]:
         """The keyword options this family takes from `config` ({} for most families)."""
         return {name: getattr(config, name) for name in self.config_fields}
 
-    def distribution(self, params, event_shape, **options) -> tfd.Distribution:
+    def distribution(self, params: tf.Tensor, event_shape: tuple[int, ...],
+                     **options: Any) -> tfd.Distribution:
         """params [..., params_size] -> distribution with batch [...] and event `event_shape`."""
         pixels = self.make(_unflatten(params, event_shape, self.params_per_pixel), **options)
         return tfd.Independent(pixels, reinterpreted_batch_ndims=len(event_shape))
 
-    def layer(self, event_shape, **options) -> tf.Module:
+    def layer(self, event_shape: tuple[int, ...], **options: Any) -> tf.Module:
         """A tfp.layers `DistributionLambda` emitting `distribution(params, event_shape)`.
 
         Its tensor value is the distribution's mean (the reconstruction), so no unused sample is

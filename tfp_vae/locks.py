@@ -10,8 +10,14 @@ operating system drops the flock when the process ends however it ends, so:
 The lock is re-entrant within a process (training inside a sweep point inside a sweep). Over a
 network file system the flock is as good as the file system's locking (NFSv4 has it).
 
->>> with run_lock("runs/a", "training"):          # doctest: +SKIP
-...     ...
+>>> import json, tempfile
+>>> from pathlib import Path
+>>> run_dir = Path(tempfile.mkdtemp()) / "a"
+>>> with run_lock(run_dir, "training"):     # another process asking now gets a RunDirBusyError
+...     print(json.loads((run_dir / LOCK_FILE).read_text())["what"])
+training
+>>> run_dir.exists()                        # the block wrote nothing: no trace is left
+False
 """
 
 from __future__ import annotations
@@ -25,7 +31,9 @@ import json
 import os
 import socket
 import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import ParamSpec, TypeVar
 
 from tfp_vae.errors import RunDirError
 
@@ -57,7 +65,8 @@ def _read_record(fd: int) -> dict | None:
 
 
 @contextlib.contextmanager
-def run_lock(run_dir, what: str, message=None):
+def run_lock(run_dir: str | os.PathLike, what: str,
+             message: Callable[[str], object] | None = None) -> Iterator[None]:
     """Holds RUN_DIR's lock within the block (creating RUN_DIR if missing, and removing it again
     if the block wrote nothing into it).
 
@@ -114,16 +123,20 @@ def run_lock(run_dir, what: str, message=None):
         os.close(fd)
 
 
-def holds_run_lock(what: str, argument: str):
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def holds_run_lock(what: str, argument: str) -> Callable[[Callable[_P, _R]], Callable[_P, _R]]:
     """Decorator: the function runs holding `run_lock(<its argument named `argument`>, what)`;
     without one (None) it runs unlocked. A multi-worker run (TF_CONFIG set) takes no lock: its
     workers share RUN_DIR by design and coordinate through tf.distribute."""
 
-    def decorate(function):
+    def decorate(function: Callable[_P, _R]) -> Callable[_P, _R]:
         signature = inspect.signature(function)
 
         @functools.wraps(function)
-        def locked(*args, **kwargs):
+        def locked(*args: _P.args, **kwargs: _P.kwargs) -> _R:
             run_dir = signature.bind(*args, **kwargs).arguments.get(argument)
             if run_dir is None or os.environ.get("TF_CONFIG"):
                 return function(*args, **kwargs)

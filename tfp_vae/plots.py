@@ -6,23 +6,35 @@ directory (what `tfp-vae plot RUN_DIR` does). The last section draws beta-VAE st
 results table (rate-distortion, active units, traversals across beta) and compares likelihood
 families side by side.
 
->>> fig = image_grid(x_test[:16], y_test[:16])      # doctest: +SKIP
->>> fig.savefig("grid.png")                          # doctest: +SKIP
+>>> import io, numpy as np
+>>> x = np.random.default_rng(0).integers(0, 256, [16, 28, 28, 1], dtype=np.uint8)
+>>> fig = image_grid(x, labels=np.arange(16) % 10)
+>>> len(fig.axes), fig.axes[1].get_title()
+(16, 'Trouser')
+>>> fig.savefig(io.BytesIO(), format="png")            # or a path: fig.savefig("grid.png")
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
-from matplotlib.figure import Figure
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure, SubFigure
 
 from tfp_vae.data import CLASS_NAMES
 from tfp_vae.errors import ConfigError, TfpVaeError
 from tfp_vae.evaluate import posterior_means
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from tfp_vae.model import VAE
 
 PLOTS_DIR = "plots"
 
@@ -274,7 +286,7 @@ def save_run_plots(run_dir, data_dir=None, n=10, verbose=0) -> list[Path]:
     for name, draw in figures.items():
         path = out / f"{name}.png"
         fig = draw()
-        runs.atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=100, format="png"))
+        runs.atomic_write(path, functools.partial(fig.savefig, dpi=100, format="png"))
         paths.append(path)
         bar.add(1)
     return paths
@@ -287,7 +299,8 @@ def _before_after(model, run_dir, x_test, y_test, names):
         before = runs.load_latents(run_dir)
     except TfpVaeError:  # a run trained before latents were recorded: the trained model alone
         index = np.arange(min(len(x_test), runs.LATENT_EXAMPLES))
-        return latent_scatter(posterior_means(model, x_test[index]), _take(y_test, index), names, "after training")
+        return latent_scatter(posterior_means(model, x_test[index]), _take(y_test, index), names,
+                              "after training")
     index = before["index"]
     after = posterior_means(model, x_test[index])
     return latent_before_after(before["codes"], after, _take(y_test, index), names)
@@ -308,7 +321,8 @@ def _by_beta(table, columns):
     if len(table) == 0:
         raise ValueError("the results table is empty: no sweep point has finished yet.")
     grouped = table.groupby("beta")[list(columns)]
-    return grouped.mean().sort_index(), grouped.std(ddof=0).sort_index().fillna(0.0), grouped.size().sort_index()
+    return (grouped.mean().sort_index(), grouped.std(ddof=0).sort_index().fillna(0.0),
+            grouped.size().sort_index())
 
 
 def _beta_axis(ax, betas):
@@ -320,7 +334,8 @@ def _beta_axis(ax, betas):
     ax.set_xlabel("beta (KL weight in training)")
 
 
-def rate_distortion(table, title: str | None = None, ax=None) -> Figure:
+def rate_distortion(table: pd.DataFrame, title: str | None = None,
+                    ax: Axes | None = None) -> Figure | SubFigure:
     """Rate (kl, nats) against distortion (nll, nats) per beta; error bars are sd over seeds.
     Draws on `ax` when given (returning its figure)."""
     mean, sd, count = _by_beta(table, ("nll", "kl"))
@@ -339,7 +354,7 @@ def rate_distortion(table, title: str | None = None, ax=None) -> Figure:
     return fig
 
 
-def active_units_vs_beta(table, latent_dim: int | None = None) -> Figure:
+def active_units_vs_beta(table: pd.DataFrame, latent_dim: int | None = None) -> Figure:
     """Active latent units against beta, mean +- sd over seeds: coordinates with
     Var_x E_q[z_d] > 0.01 (`active_units`) and, when the table has them, rotation-invariant
     directions (`active_directions`, eigenvalues of Cov_x E_q[z|x] > 0.01)."""
@@ -379,7 +394,8 @@ def traversal_mosaic(model, x, dims: int = 4, steps: int = 7, span: float = 3.0)
     return mosaic, [(d, float(variance[d])) for d in order]
 
 
-def traversals_by_beta(models: dict, x, dims: int = 4, steps: int = 7, span: float = 3.0) -> Figure:
+def traversals_by_beta(models: dict[float, VAE], x: np.ndarray, dims: int = 4, steps: int = 7,
+                       span: float = 3.0) -> Figure:
     """Traversals of image x[0] side by side, one panel per beta.
 
     models: {beta: trained VAE}; x: images [N, H, W, C] scaled for them (N >= 2: the spread of the
@@ -416,7 +432,7 @@ def _image_rows(fig, rows: list, titles: list):
     return axes
 
 
-def compare_reconstructions(models: dict, x_uint8, n: int = 8) -> Figure:
+def compare_reconstructions(models: dict[str, VAE], x_uint8: np.ndarray, n: int = 8) -> Figure:
     """The same n test images reconstructed by each model (e.g. one per likelihood family).
 
     x_uint8: raw images [N, H, W, C] (0..255); each model sees them scaled for its own family
@@ -437,7 +453,7 @@ def compare_reconstructions(models: dict, x_uint8, n: int = 8) -> Figure:
     return fig
 
 
-def compare_samples(models: dict, n: int = 8, seed: int = 0) -> Figure:
+def compare_samples(models: dict[str, VAE], n: int = 8, seed: int = 0) -> Figure:
     """Per model, n draws z ~ p(z) (the same z for every model of equal latent size) decoded two
     ways: the mean of p(x|z), and one draw x ~ p(x|z), which shows each family's pixel noise."""
     rows, titles = [], []

@@ -29,10 +29,11 @@ from collections.abc import Callable
 import tensorflow as tf
 import tensorflow_probability as tfp
 import tf_keras
+from tensorflow_probability import distributions as tfd
 
+from tfp_vae.config import VAEConfig
 from tfp_vae.divergence import standard_normal_prior
 
-tfd = tfp.distributions
 tfde = tfp.experimental.distributions
 
 # Raw scale whose softplus is 1: mixture components start as unit Gaussians.
@@ -144,7 +145,7 @@ PRIORS = {
 }
 
 
-def build_prior(cfg, encode: Callable | None = None) -> tf_keras.layers.Layer:
+def build_prior(cfg: VAEConfig, encode: Callable | None = None) -> tf_keras.layers.Layer:
     """The prior layer of `cfg.prior`. encode: images [K, H, W, C] -> posteriors batch [K] without
     the KL loss, needed by "vamp" only (`VAE` passes its encoder's)."""
     return PRIORS[cfg.prior].build(cfg, encode)

@@ -63,7 +63,7 @@ def stop_reason(config, history: dict) -> str | None:
     done = len(next(iter(history.values()), []))
     best = best_epoch(config, history)
     patience = config.early_stopping_patience
-    if patience and _since(config, history, best) >= patience:
+    if patience and best is not None and _since(config, history, best) >= patience:
         return (f"early stopping after epoch {done}: the validation negative ELBO has not improved "
                 f"for {patience} epoch(s) since epoch {best + 1}")
     if done >= config.epochs:

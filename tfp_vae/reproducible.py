@@ -19,11 +19,11 @@ from __future__ import annotations
 
 import contextlib
 import threading
+from collections.abc import Iterator
 
 import numpy as np
 import tensorflow as tf
 from tensorflow.python.framework import config as tf_config  # the only home of disable_op_determinism
-
 
 # The generator random draws take their seeds from, per thread: tf.distribute runs each replica's
 # step in its own thread.
@@ -31,7 +31,7 @@ _STREAM = threading.local()
 
 
 @contextlib.contextmanager
-def random_stream(generator: tf.random.Generator):
+def random_stream(generator: tf.random.Generator) -> Iterator[None]:
     """Within the block (in this thread), `stream_seed()` draws its seeds from `generator`."""
     previous = getattr(_STREAM, "generator", None)
     _STREAM.generator = generator
@@ -72,7 +72,8 @@ def shuffled_batches(x, batch_size: int, seed: int, initial_epoch: int, epochs: 
         order = tf.random.experimental.stateless_shuffle(
             tf.range(n, dtype=tf.int64), seed=tf.stack([tf.constant(seed, tf.int64), epoch])
         )
-        batches = tf.data.Dataset.from_tensor_slices(tf.reshape(order[: full * batch_size], [full, batch_size]))
+        batches = tf.data.Dataset.from_tensor_slices(
+            tf.reshape(order[: full * batch_size], [full, batch_size]))
         if rest:
             batches = batches.concatenate(tf.data.Dataset.from_tensors(order[full * batch_size:]))
         return batches
@@ -93,7 +94,7 @@ def steps_per_epoch(n: int, batch_size: int) -> int:
 
 
 @contextlib.contextmanager
-def op_determinism(enabled: bool):
+def op_determinism(enabled: bool) -> Iterator[None]:
     """Within the block, TensorFlow ops are deterministic if `enabled`; the previous setting is
     restored afterwards (determinism is process-wide state)."""
     was = tf_config.is_op_determinism_enabled()

@@ -20,9 +20,13 @@ import os
 import tempfile
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tfp_vae.config import VAEConfig
 from tfp_vae.errors import ConfigError, RunDirError
+
+if TYPE_CHECKING:  # the model imports TensorFlow; reading a run's files does not
+    from tfp_vae.model import VAE
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.weights.h5"
@@ -61,10 +65,11 @@ def save_config(config: VAEConfig, run_dir) -> Path:
     return atomic_write_text(Path(run_dir) / CONFIG_FILE, config.to_json())
 
 
-def load_config(run_dir) -> VAEConfig:
+def load_config(run_dir: str | os.PathLike) -> VAEConfig:
     path = Path(run_dir) / CONFIG_FILE
     if not path.is_file():
-        raise RunDirError(f"{path} is missing; {run_dir} is not a tfp_vae run directory (train into it first).")
+        raise RunDirError(f"{path} is missing; {run_dir} is not a tfp_vae run directory "
+                          "(train into it first).")
     try:
         return VAEConfig.from_json(path.read_text())
     except ConfigError as err:
@@ -108,7 +113,7 @@ def weights_config(path) -> VAEConfig | None:
     return None if stamp is None else VAEConfig.from_json(stamp)
 
 
-def save(model, run_dir) -> Path:
+def save(model: VAE, run_dir: str | os.PathLike) -> Path:
     """Writes `model.config` and its weights into `run_dir`; returns the folder."""
     run_dir = Path(run_dir)
     save_config(model.config, run_dir)
@@ -116,7 +121,7 @@ def save(model, run_dir) -> Path:
     return run_dir
 
 
-def load(run_dir):
+def load(run_dir: str | os.PathLike) -> VAE:
     """Rebuilds the model saved in `run_dir` (config + weights); identical distributions."""
     from tfp_vae.model import build_vae
 
@@ -124,7 +129,8 @@ def load(run_dir):
     config = load_config(run_dir)
     weights = run_dir / WEIGHTS_FILE
     if not weights.is_file():
-        raise RunDirError(f"{weights} is missing; the run in {run_dir} never saved its weights (train it again).")
+        raise RunDirError(f"{weights} is missing; the run in {run_dir} never saved its weights "
+                          "(train it again).")
     try:
         stamped = weights_config(weights)
     except Exception as err:  # not HDF5 at all, or truncated: h5py refuses it
@@ -163,7 +169,7 @@ def save_history(history: dict, run_dir) -> Path:
     return atomic_write_text(Path(run_dir) / HISTORY_JSON, json.dumps(clean, indent=2))
 
 
-def load_history(run_dir) -> dict:
+def load_history(run_dir: str | os.PathLike) -> dict[str, list[float]]:
     path = Path(run_dir) / HISTORY_JSON
     if not path.is_file():
         raise RunDirError(f"{path} is missing; train into {run_dir} first.")

@@ -27,10 +27,15 @@ ends at (beta, C = capacity_max).
 from __future__ import annotations
 
 import dataclasses
-from typing import Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import tensorflow as tf
 import tf_keras
+
+if TYPE_CHECKING:
+    from tfp_vae.config import VAEConfig
+    from tfp_vae.divergence import KLDivergence
 
 
 def ramp(progress, epochs: int):
@@ -99,7 +104,7 @@ class KLScheduleCallback(tf_keras.callbacks.Callback):
     capacity objective), so history.csv shows the weight each epoch ended with.
     """
 
-    def __init__(self, config, divergence, steps_per_epoch: tf.Variable):
+    def __init__(self, config: VAEConfig, divergence: KLDivergence, steps_per_epoch: tf.Variable) -> None:
         super().__init__()
         self.config = config
         self.schedule = get(config.kl_schedule)
@@ -107,14 +112,14 @@ class KLScheduleCallback(tf_keras.callbacks.Callback):
         self.steps_per_epoch = steps_per_epoch
         self._names = list(self.schedule.values(config, 0.0))
 
-    def on_train_begin(self, logs=None):
+    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
         steps = self.params.get("steps")
         if self._names and not steps:
             raise ValueError(f"the {self.config.kl_schedule!r} KL schedule moves per step and needs "
                              "the steps per epoch: pass steps_per_epoch to fit.")
         self.steps_per_epoch.assign(steps or 1)
 
-    def on_epoch_end(self, epoch, logs=None):
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         if logs is not None:
             logs.update({name: float(tf_keras.backend.get_value(getattr(self.divergence, name)))
                          for name in self._names})

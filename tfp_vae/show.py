@@ -1,15 +1,31 @@
 """`runs_table`: finished or running runs side by side (what `tfp-vae show` prints).
 
->>> runs_table(["runs/a", "runs/b"])        # doctest: +SKIP
-      run  beta  status  epochs  best_epoch  val_loss  best_val_loss    elbo    iwae
-0  runs/a   1.0  complete   5/5           5    251.32         251.32  -251.2  -247.9
-1  runs/b   4.0  complete   5/5           4    263.10         262.95  -262.9  -259.1
+For two trained and evaluated runs, `runs_table(["runs/a", "runs/b"])` gives (tests/test_cli.py
+checks it on a trained run):
+
+      run  beta    status  epochs  best_epoch  val_neg_elbo  best_val_neg_elbo    elbo    iwae
+0  runs/a   1.0  complete     5/5           5        251.32             251.32  -251.2  -247.9
+1  runs/b   4.0  complete     5/5           4        263.10             262.95  -262.9  -259.1
+
+Two saved, never trained models:
+
+>>> import tempfile, tfp_vae
+>>> root = tempfile.mkdtemp()
+>>> for beta in (1.0, 4.0):
+...     _ = tfp_vae.save(tfp_vae.build_vae(beta=beta, input_shape=(8, 8, 1), hidden_units=(16,)),
+...                      f"{root}/beta{beta:g}")
+>>> table = runs_table([f"{root}/beta1", f"{root}/beta4"])
+>>> table.columns.tolist(), table["beta"].tolist(), table["epochs"].tolist()
+(['run', 'beta', 'epochs'], [1.0, 4.0], ['0/5', '0/5'])
 """
 
 from __future__ import annotations
 
 import json
+import os
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from tfp_vae import runs
 from tfp_vae.checkpoint import STATUS_FILE
@@ -17,8 +33,11 @@ from tfp_vae.config import VAEConfig
 from tfp_vae.errors import RunDirError
 from tfp_vae.protocol import best_epoch, criterion
 
+if TYPE_CHECKING:
+    import pandas as pd
 
-def runs_table(run_dirs):
+
+def runs_table(run_dirs: Sequence[str | os.PathLike]) -> pd.DataFrame:
     """A pandas DataFrame, one row per run directory, in the order given:
 
       run            the directory as given
@@ -34,14 +53,14 @@ def runs_table(run_dirs):
     """
     import pandas as pd
 
-    run_dirs = [Path(d) for d in run_dirs]
-    if not run_dirs:
+    dirs = [Path(d) for d in run_dirs]
+    if not dirs:
         raise RunDirError("give at least one run directory to show.")
-    configs = [runs.load_config(d).to_dict() for d in run_dirs]
+    configs = [runs.load_config(d).to_dict() for d in dirs]
     differ = [k for k in configs[0] if any(c[k] != configs[0][k] for c in configs)]
     rows = []
-    for run_dir, config in zip(run_dirs, configs):
-        row = {"run": str(run_dir)}
+    for run_dir, config in zip(dirs, configs):
+        row: dict[str, Any] = {"run": str(run_dir)}
         row.update({k: "x".join(map(str, v)) if isinstance(v, list) else "none" if v is None else v
                     for k, v in config.items() if k in differ})
         status = _json(run_dir / STATUS_FILE)

@@ -58,7 +58,8 @@ class Loaded:
 class Source:
     name: str
     claims: Callable[[str], bool]  # does this source read VAEConfig.dataset = this string?
-    load: Callable[..., Loaded]  # load(dataset, *, data_dir, test_fraction, input_shape, resize, train_examples)
+    # load(dataset, *, data_dir, test_fraction, input_shape, resize, train_examples)
+    load: Callable[..., Loaded]
     describe: str  # for error messages: what a `dataset` value for this source looks like
 
 
@@ -107,7 +108,8 @@ def _images(x, what: str) -> np.ndarray:
     if x.ndim == 3:
         x = x[..., None]
     if x.ndim != 4 or x.shape[0] == 0:
-        raise DataError(f"{what}: images must be a non-empty array [N, H, W] or [N, H, W, C], got shape {x.shape}.")
+        raise DataError(f"{what}: images must be a non-empty array [N, H, W] or [N, H, W, C], "
+                        f"got shape {x.shape}.")
     if x.dtype == np.uint8:
         return x
     if not np.issubdtype(x.dtype, np.floating):
@@ -202,7 +204,9 @@ def folder_files(root: Path):
     if not root.is_dir():
         raise DataError(f"dataset={str(root)!r}: no such folder ({root.resolve()}); fix the path "
                         "(relative paths are resolved against the current directory).")
-    is_image = lambda p: p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS
+    def is_image(p):
+        return p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS
+
     classes = sorted(d.name for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
     loose = sorted(p for p in root.iterdir() if is_image(p))
     if classes and loose:
@@ -215,8 +219,8 @@ def folder_files(root: Path):
         for label, name in enumerate(classes):
             found = sorted(p for p in (root / name).rglob("*") if is_image(p))
             if not found:
-                raise DataError(f"class folder {root / name} holds no images ({', '.join(IMAGE_EXTENSIONS)}); "
-                                "add some or remove the folder.")
+                raise DataError(f"class folder {root / name} holds no images "
+                                f"({', '.join(IMAGE_EXTENSIONS)}); add some or remove the folder.")
             files += [(p, label) for p in found]
     if not files:
         raise DataError(f"{root} holds no images ({', '.join(IMAGE_EXTENSIONS)}); put image files in it "
@@ -253,9 +257,10 @@ def _load_image_folder(dataset, *, test_fraction, input_shape, resize, **_):
         greys.append(grey)
     if resize:
         h, w, c = input_shape
-        images = [im.convert("L" if c == 1 else "RGB").resize((w, h), Image.BILINEAR) for im in images]
+        images = [im.convert("L" if c == 1 else "RGB").resize((w, h), Image.Resampling.BILINEAR)
+                  for im in images]
     else:
-        sizes = {}
+        sizes: dict[tuple[int, int], Path] = {}
         for (path, _), image in zip(files, images):
             sizes.setdefault(image.size, path)
         if len(sizes) > 1:

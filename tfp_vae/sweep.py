@@ -21,7 +21,13 @@ OUT need no other coordination. Every write is atomic (`runs.atomic_write`).
 >>> base = VAEConfig(latent_dim=8, epochs=10)
 >>> [p.name for p in grid_points(base, {"beta": [0.5, 4], "seed": [0, 1]})]
 ['beta=0.5,seed=0', 'beta=0.5,seed=1', 'beta=4,seed=0', 'beta=4,seed=1']
->>> table = sweep(base, {"beta": [0.5, 1, 4], "seed": [0, 1]}, "runs/beta")   # doctest: +SKIP
+>>> import tempfile, numpy as np
+>>> x = (np.random.default_rng(0).random([64, 8, 8, 1]) < 0.5).astype("float32")
+>>> tiny = VAEConfig(input_shape=(8, 8, 1), hidden_units=(16,), epochs=1, deterministic=True)
+>>> table = sweep(tiny, {"beta": [0.5, 4]}, tempfile.mkdtemp(), data=((x, None), (x[:16], None)),
+...               num_samples=5, verbose=0)
+>>> table["run"].tolist(), bool((table["kl"] >= 0).all())
+(['beta=0.5', 'beta=4'], True)
 """
 
 from __future__ import annotations
@@ -29,9 +35,12 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import json
+import os
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import tf_keras
@@ -42,6 +51,11 @@ from tfp_vae.errors import ConfigError
 from tfp_vae.evaluate import active_directions, evaluate, posterior_means
 from tfp_vae.locks import RunDirBusyError, run_lock
 from tfp_vae.train import load_data_for, train
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from tfp_vae.data import Splits
 
 SWEEP_FILE = "sweep.json"
 RESULTS_CSV = "results.csv"
@@ -77,7 +91,7 @@ def _fmt(value) -> str:
     return str(value)
 
 
-def grid_points(base: VAEConfig, grid: dict) -> list[SweepPoint]:
+def grid_points(base: VAEConfig, grid: dict[str, Sequence]) -> list[SweepPoint]:
     """The Cartesian product of `grid` ({config field: [values]}) applied to `base`.
 
     Fields are taken in name order and values in the order given; each point's name is
@@ -88,19 +102,20 @@ def grid_points(base: VAEConfig, grid: dict) -> list[SweepPoint]:
         raise ConfigError("the sweep grid is empty; give at least one field, e.g. {'beta': [0.5, 1, 4]}.")
     for field, values in grid.items():
         if field not in _FIELDS:
-            raise ConfigError(f"sweep grid field {field!r} is not a VAEConfig field; choose from {sorted(_FIELDS)}.")
+            raise ConfigError(f"sweep grid field {field!r} is not a VAEConfig field; "
+                              f"choose from {sorted(_FIELDS)}.")
         if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__") or len(list(values)) == 0:
             raise ConfigError(f"sweep grid field {field!r} needs a non-empty list of values, got {values!r}.")
     fields = sorted(grid)
     points = []
     for combo in itertools.product(*(list(grid[f]) for f in fields)):
-        values = dict(zip(fields, combo))
-        name = ",".join(f"{f}={_fmt(v)}" for f, v in values.items())
+        chosen = dict(zip(fields, combo))
+        name = ",".join(f"{f}={_fmt(v)}" for f, v in chosen.items())
         try:
-            config = base.replace(**values)
+            config = base.replace(**chosen)
         except ConfigError as err:
             raise ConfigError(f"sweep point {name}: {err}") from err
-        points.append(SweepPoint(name, config, values))
+        points.append(SweepPoint(name, config, chosen))
     names = [p.name for p in points]
     if len(set(names)) != len(names):
         raise ConfigError(f"the sweep grid repeats a value: points {names}.")
@@ -152,7 +167,7 @@ def parse_grid(items) -> dict:
 
 
 def _parse_value(field: str, text: str):
-    default = _FIELDS[field].default
+    default: Any = _FIELDS[field].default
     try:
         if isinstance(default, tuple):
             return tuple(int(t) for t in text.split(","))
@@ -226,10 +241,10 @@ def run_point(point: SweepPoint, out_dir, data, num_samples=1000, eval_batch_siz
     ds = disentanglement.factor_data(point.config.dataset)
     if ds is not None:
         settings = factor_settings or _factor_settings()
-        points, votes = settings["disentanglement_points"], settings["factor_vae_votes"]
+        (num_train, num_test), votes = settings["disentanglement_points"], settings["factor_vae_votes"]
         start = time.perf_counter()
-        metrics.update(disentanglement.model_metrics(model, ds, *points, factor_vae_votes=tuple(votes),
-                                                     seed=point.config.seed))
+        metrics.update(disentanglement.model_metrics(model, ds, num_train, num_test,
+                                                     factor_vae_votes=tuple(votes), seed=point.config.seed))
         metrics.update(disentanglement_seconds=time.perf_counter() - start, **settings)
     runs.atomic_write_text(run_dir / METRICS_FILE, json.dumps(metrics, indent=2, sort_keys=True))
     return metrics
@@ -237,23 +252,29 @@ def run_point(point: SweepPoint, out_dir, data, num_samples=1000, eval_batch_siz
 
 def _factor_settings(disentanglement_points=(disentanglement.NUM_TRAIN, disentanglement.NUM_TEST),
                      factor_vae_votes=(disentanglement.FACTOR_VAE_TRAIN, disentanglement.FACTOR_VAE_EVAL)):
-    for name, pair in (("disentanglement_points", disentanglement_points), ("factor_vae_votes", factor_vae_votes)):
+    settings = {"disentanglement_points": disentanglement_points, "factor_vae_votes": factor_vae_votes}
+    for name, pair in settings.items():
         if len(tuple(pair)) != 2 or not all(isinstance(n, int) and n >= 1 for n in pair):
             raise ConfigError(f"{name}={pair!r}: need two integers >= 1 (train, test).")
-    return {"disentanglement_points": list(disentanglement_points), "factor_vae_votes": list(factor_vae_votes)}
+    return {name: list(pair) for name, pair in settings.items()}
 
 
 def _subset(data, train_examples, test_examples):
     (x, y), (xt, yt) = data
-    cut = lambda a, n: None if a is None else a[:n]  # own images may come without labels
+    def cut(a, n):  # own images may come without labels
+        return None if a is None else a[:n]
+
     return (x[:train_examples], cut(y, train_examples)), (xt[:test_examples], cut(yt, test_examples))
 
 
-def sweep(base: VAEConfig, grid: dict, out_dir, *, shard=(1, 1), num_samples: int = 1000,
+def sweep(base: VAEConfig, grid: dict[str, Sequence], out_dir: str | os.PathLike, *,
+          shard: tuple[int, int] = (1, 1), num_samples: int = 1000,
           eval_batch_size: int | None = None, train_examples: int | None = None,
-          test_examples: int | None = None, data=None, data_dir=None, verbose: int = 1,
-          disentanglement_points=(disentanglement.NUM_TRAIN, disentanglement.NUM_TEST),
-          factor_vae_votes=(disentanglement.FACTOR_VAE_TRAIN, disentanglement.FACTOR_VAE_EVAL)):
+          test_examples: int | None = None, data: Splits | None = None,
+          data_dir: str | os.PathLike | None = None, verbose: int = 1,
+          disentanglement_points: tuple[int, int] = (disentanglement.NUM_TRAIN, disentanglement.NUM_TEST),
+          factor_vae_votes: tuple[int, int] = (disentanglement.FACTOR_VAE_TRAIN,
+                                               disentanglement.FACTOR_VAE_EVAL)) -> pd.DataFrame:
     """Runs every unfinished point of this shard of the grid; returns the results table.
 
     Args:
@@ -280,7 +301,8 @@ def sweep(base: VAEConfig, grid: dict, out_dir, *, shard=(1, 1), num_samples: in
     factor_settings = _factor_settings(disentanglement_points, factor_vae_votes)
     if not any(p.config.dataset in disentanglement.FACTOR_DATASETS for p in points):
         factor_settings = None
-    _record_settings(out_dir, _settings(base, grid, num_samples, train_examples, test_examples, factor_settings))
+    settings = _settings(base, grid, num_samples, train_examples, test_examples, factor_settings)
+    _record_settings(out_dir, settings)
     todo = [p for p in mine if not is_finished(out_dir / p.name, p.config)]
     bar = tf_keras.utils.Progbar(len(mine), stateful_metrics=["kl", "nll"], verbose=verbose)
     bar.update(len(mine) - len(todo))
@@ -323,7 +345,8 @@ def collect_results(out_dir):
         row = {"run": run_dir.name}
         row.update({config_column(k): _fmt(v) if isinstance(v, list) else v
                     for k, v in config.to_dict().items()})
-        row.update({k: metrics[k] for k in (*TABLE_METRICS, "train_seconds", *FACTOR_METRICS, "disentanglement_seconds") if k in metrics})
+        columns = (*TABLE_METRICS, "train_seconds", *FACTOR_METRICS, "disentanglement_seconds")
+        row.update({k: metrics[k] for k in columns if k in metrics})
         rows.append(row)
     table = pd.DataFrame(rows)
     settings = out_dir / SWEEP_FILE
@@ -341,7 +364,7 @@ def write_results(out_dir):
     return table
 
 
-def load_results(out_dir):
+def load_results(out_dir: str | os.PathLike) -> pd.DataFrame:
     """OUT/results.csv as a DataFrame (rebuilt from the run directories if missing)."""
     import pandas as pd
 

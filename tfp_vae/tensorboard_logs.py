@@ -10,8 +10,11 @@ package (`pip install "tfp_vae[tensorboard]"`, then `tensorboard --logdir RUN_DI
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import tensorflow as tf
 import tf_keras
 
@@ -27,18 +30,19 @@ class TensorBoardLogs(tf_keras.callbacks.Callback):
       stateless draw: training's own random numbers are untouched).
     """
 
-    def __init__(self, run_dir, x, seed: int = 0, image_every: int = IMAGE_EVERY):
+    def __init__(self, run_dir: str | os.PathLike, x: np.ndarray, seed: int = 0,
+                 image_every: int = IMAGE_EVERY) -> None:
         super().__init__()
         self.logdir = Path(run_dir) / TENSORBOARD_DIR
         self.x = tf.convert_to_tensor(x, tf.float32)
         self.seed = seed
         self.image_every = image_every
-        self.writer = None
+        self.writer: Any = None  # a tf.summary writer from on_train_begin on
 
-    def on_train_begin(self, logs=None):
+    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
         self.writer = tf.summary.create_file_writer(str(self.logdir))
 
-    def on_epoch_end(self, epoch, logs=None):
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         divergence = self.model.encoder.divergence
         scalars = {k: float(v) for k, v in (logs or {}).items()}
         scalars.setdefault("beta", float(divergence.beta.numpy()))
@@ -59,7 +63,7 @@ class TensorBoardLogs(tf_keras.callbacks.Callback):
                 tf.summary.image("prior_samples", _unit(samples), max_outputs=len(self.x))
         self.writer.flush()
 
-    def on_train_end(self, logs=None):
+    def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
         if self.writer is not None:
             self.writer.close()
 

@@ -1,21 +1,35 @@
 """`train`: one training run from a `VAEConfig` into a run directory.
 
+>>> import os, tempfile, numpy as np
+>>> x = (np.random.default_rng(0).random([64, 8, 8, 1]) < 0.5).astype("float32")
+>>> config = VAEConfig(input_shape=(8, 8, 1), hidden_units=(16,), epochs=1)
+>>> out = tempfile.mkdtemp()
+>>> model, history = train(config, out_dir=out, data=((x, None), (x[:16], None)), verbose=0)
+>>> sorted(history)
+['kl', 'loss', 'lr', 'nll', 'val_kl', 'val_loss', 'val_nll']
+>>> sorted(f for f in os.listdir(out) if f.endswith(".json"))
+['config.json', 'history.json', 'status.json']
+
+With the Fashion-MNIST files (`tfp-vae train --out runs/quick --epochs 1`, as tests/test_cli.py does):
+
 >>> model, history = train(VAEConfig(epochs=1), out_dir="runs/quick")   # doctest: +SKIP
->>> history["val_loss"][-1]                                              # doctest: +SKIP
 """
 
 from __future__ import annotations
 
+import os
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+import tensorflow as tf
 import tf_keras
 
 from tfp_vae import runs
 from tfp_vae.checkpoint import CommitEachEpoch, RunCheckpoint
 from tfp_vae.config import VAEConfig
-from tfp_vae.data import binarize_images, check_images, check_labels, prepare
+from tfp_vae.data import Splits, binarize_images, check_images, check_labels, prepare
 from tfp_vae.distribute import agree, make_strategy, worker_subdir
 from tfp_vae.errors import ConfigError
 from tfp_vae.evaluate import posterior_means
@@ -27,7 +41,8 @@ from tfp_vae.reproducible import op_determinism, shuffled_batches, steps_per_epo
 from tfp_vae.tensorboard_logs import TensorBoardLogs
 
 
-def load_data_for(config: VAEConfig, data_dir=None, run_dir=None):
+def load_data_for(config: VAEConfig, data_dir: str | os.PathLike | None = None,
+                  run_dir: str | os.PathLike | None = None) -> Splits:
     """The data set of `config`, scaled for its likelihood and binarized as it says; with
     `run_dir`, refused (`DataError`) if it differs from the data recorded in RUN_DIR/data.json."""
     loaded = load_checked(config, data_dir, run_dir)
@@ -41,8 +56,11 @@ def make_optimizer(config: VAEConfig) -> tf_keras.optimizers.Optimizer:
 
 
 @holds_run_lock("training", "out_dir")  # a second process training into out_dir stops at once
-def train(config: VAEConfig, out_dir=None, data=None, data_dir=None, verbose=1, callbacks=(),
-          strategy=None, tensorboard=False, max_minutes=None):
+def train(config: VAEConfig, out_dir: str | os.PathLike | None = None, data: Splits | None = None,
+          data_dir: str | os.PathLike | None = None, verbose: int = 1,
+          callbacks: Sequence[tf_keras.callbacks.Callback] = (),
+          strategy: tf.distribute.Strategy | str | None = None, tensorboard: bool = False,
+          max_minutes: float | None = None) -> tuple[VAE, dict[str, list[float]]]:
     """Trains a model for `config`; returns (model, history {metric: [per epoch]}).
 
     data: ((x_train, y_train), (x_test, y_test)) to use instead of loading `config.dataset`
@@ -68,8 +86,9 @@ def train(config: VAEConfig, out_dir=None, data=None, data_dir=None, verbose=1, 
     started = time.monotonic()
     if tensorboard and out_dir is None:
         raise ConfigError("tensorboard=True writes its logs into the run directory; give out_dir too.")
-    loaded = None if data is not None else load_checked(config, data_dir, out_dir)
-    if loaded is not None:
+    loaded = None
+    if data is None:
+        loaded = load_checked(config, data_dir, out_dir)
         data = prepare(loaded, config.likelihood, config.binarize, config.seed)
     (x, y), (x_test, y_test) = data
     if config.train_examples:
@@ -79,15 +98,15 @@ def train(config: VAEConfig, out_dir=None, data=None, data_dir=None, verbose=1, 
     for images, labels, split in ((x, y, "training"), (x_test, y_test, "test")):
         check_labels(labels, images, f"{split} labels")
     x, x_val = validation_split(config, x, x_test)
-    strategy = make_strategy(strategy)
+    chosen = make_strategy(strategy)
     checkpoint = None
     if out_dir is not None:
-        sub = worker_subdir(strategy)
+        sub = worker_subdir(chosen)
         checkpoint = RunCheckpoint(out_dir, config, Path(out_dir) / sub if sub else None)
         if loaded is not None and read_record(out_dir) is None:  # for evaluate / plot later
             write_record(out_dir, loaded.record)
     with op_determinism(config.deterministic):
-        with strategy.scope():
+        with chosen.scope():
             model: VAE = build_vae(config)
             # Keras calls batch-level callbacks once per `steps_per_execution` block: a caller's
             # own callbacks see every step, at the cost of the blocks' speed.
@@ -97,7 +116,7 @@ def train(config: VAEConfig, out_dir=None, data=None, data_dir=None, verbose=1, 
             # distributed variable is a collective step), whether it resumes or not.
             model.optimizer.build(model.trainable_variables)
             done, history = checkpoint.restore(model) if checkpoint else (0, {})
-            agree(strategy, done, "the number of completed epochs to resume from")
+            agree(chosen, done, "the number of completed epochs to resume from")
         finished = stop_reason(config, history) if done else None
         if checkpoint is not None:
             checkpoint.commit(model, done, history)  # the starting point is a good state too
@@ -111,7 +130,7 @@ def train(config: VAEConfig, out_dir=None, data=None, data_dir=None, verbose=1, 
         keeper = CommitEachEpoch(checkpoint, history, steps)
         # TensorBoard's pictures come from the validation images (the test split only when
         # validation_examples = 0, where validation is the test split anyway).
-        board = [TensorBoardLogs(out_dir, x_val[:8], config.seed)] if tensorboard else []
+        board = [TensorBoardLogs(out_dir, x_val[:8], config.seed)] if tensorboard and out_dir else []
         protocol = ProtocolCallback(config, history, max_minutes, started)
         if not finished:
             model.fit(
@@ -124,7 +143,8 @@ def train(config: VAEConfig, out_dir=None, data=None, data_dir=None, verbose=1, 
         keeper.raise_if_stopped(completed)
         paused = None
         if protocol.out_of_time and not stop_reason(config, history):
-            paused = f"time budget of {max_minutes} minute(s) reached after epoch {completed} of {config.epochs}"
+            paused = (f"time budget of {max_minutes} minute(s) reached after epoch {completed} "
+                      f"of {config.epochs}")
             if out_dir is not None:
                 paused += (f"; resume with: tfp-vae train --config {Path(out_dir) / runs.CONFIG_FILE} "
                            f"--out {out_dir} --max-minutes {max_minutes}")
@@ -136,8 +156,11 @@ def train(config: VAEConfig, out_dir=None, data=None, data_dir=None, verbose=1, 
             checkpoint.publish(model, completed, history, paused)
         best = best_epoch(config, history) if config.early_stopping_patience else None
         if best is not None and best + 1 != completed:  # return the best weights, as saved
-            model.set_weights(protocol.best_weights if protocol.best_epoch == best
-                              else runs.load(out_dir).get_weights())
+            if protocol.best_epoch == best:
+                model.set_weights(protocol.best_weights)
+            else:  # trained before this process resumed the run, so saved in out_dir
+                assert out_dir is not None
+                model.set_weights(runs.load(out_dir).get_weights())
     return model, history
 
 
