@@ -51,22 +51,26 @@ HERE = Path(__file__).resolve().parent
 def reference_model(latent_dim: int = 2, input_shape=(28, 28, 1)) -> tf_keras.Model:
     """The classic tfp.layers VAE, compiled with defaults (Adam 1e-3), loss -log p(x|z)."""
     prior = tfd.Independent(tfd.Normal(loc=tf.zeros(latent_dim), scale=1.0), reinterpreted_batch_ndims=1)
-    encoder = tf_keras.Sequential([
-        layers.InputLayer(input_shape=input_shape),
-        layers.Flatten(),
-        layers.Dense(256, activation="relu"),
-        layers.Dense(64, activation="relu"),
-        layers.Dense(tfpl.MultivariateNormalTriL.params_size(latent_dim)),
-        tfpl.MultivariateNormalTriL(latent_dim),
-        tfpl.KLDivergenceAddLoss(prior, weight=1.0),
-    ])
-    decoder = tf_keras.Sequential([
-        layers.InputLayer(input_shape=(latent_dim,)),
-        layers.Dense(64, activation="relu"),
-        layers.Dense(256, activation="relu"),
-        layers.Dense(tfpl.IndependentBernoulli.params_size(input_shape)),
-        tfpl.IndependentBernoulli(input_shape),
-    ])
+    encoder = tf_keras.Sequential(
+        [
+            layers.InputLayer(input_shape=input_shape),
+            layers.Flatten(),
+            layers.Dense(256, activation="relu"),
+            layers.Dense(64, activation="relu"),
+            layers.Dense(tfpl.MultivariateNormalTriL.params_size(latent_dim)),
+            tfpl.MultivariateNormalTriL(latent_dim),
+            tfpl.KLDivergenceAddLoss(prior, weight=1.0),
+        ]
+    )
+    decoder = tf_keras.Sequential(
+        [
+            layers.InputLayer(input_shape=(latent_dim,)),
+            layers.Dense(64, activation="relu"),
+            layers.Dense(256, activation="relu"),
+            layers.Dense(tfpl.IndependentBernoulli.params_size(input_shape)),
+            tfpl.IndependentBernoulli(input_shape),
+        ]
+    )
     model = tf_keras.Model(encoder.inputs, decoder(encoder.outputs[0]))
     model.compile(optimizer=tf_keras.optimizers.Adam(1e-3), loss=lambda x, p: -p.log_prob(x))
     return model
@@ -134,10 +138,18 @@ def train_epochs(models: dict, x, batch_size: int, epochs: int) -> dict:
         for name, model in models.items():
             if epoch == 1:
                 timers[name].seconds.clear()  # drop the warm-up epoch
-            model.fit(*fit_args[name], epochs=1, batch_size=batch_size, shuffle=True, verbose=0,
-                      callbacks=[timers[name]])
-            print(f"  batch {batch_size:4d}  {name}  epoch {epoch}: {timers[name].seconds[-1]:.2f} s",
-                  flush=True)
+            model.fit(
+                *fit_args[name],
+                epochs=1,
+                batch_size=batch_size,
+                shuffle=True,
+                verbose=0,
+                callbacks=[timers[name]],
+            )
+            print(
+                f"  batch {batch_size:4d}  {name}  epoch {epoch}: {timers[name].seconds[-1]:.2f} s",
+                flush=True,
+            )
     return {name: statistics.median(t.seconds) for name, t in timers.items()}
 
 
@@ -146,8 +158,13 @@ def evaluate_run(model, x, num_samples: int) -> dict:
     metrics = tfp_vae.evaluate(model, x, num_samples=num_samples)
     seconds = time.perf_counter() - start
     flops = 2 * (dense_macs(model.encoder) + num_samples * dense_macs(model.decoder)) * len(x)
-    return {"images": len(x), "seconds": seconds, "gflops": flops / seconds / 1e9,
-            "iwae": float(metrics["iwae"]), "elbo": float(metrics["elbo"])}
+    return {
+        "images": len(x),
+        "seconds": seconds,
+        "gflops": flops / seconds / 1e9,
+        "iwae": float(metrics["iwae"]),
+        "elbo": float(metrics["elbo"]),
+    }
 
 
 # ---------------------------------------------------------------------------- memory probes
@@ -169,8 +186,9 @@ def probe(job: str, batch_size: int, num_samples: int, images: int) -> dict:
 
 
 def run_probe(*args: str) -> dict:
-    out = subprocess.run([sys.executable, __file__, "--probe", *args], check=True,
-                         capture_output=True, text=True).stdout
+    out = subprocess.run(
+        [sys.executable, __file__, "--probe", *args], check=True, capture_output=True, text=True
+    ).stdout
     return json.loads(out.strip().splitlines()[-1])
 
 
@@ -182,8 +200,12 @@ def main(argv=None) -> dict:
     parser.add_argument("--eval-samples", type=int, default=1000, help="K of the timed evaluate()")
     parser.add_argument("--eval-images", type=int, default=10_000, help="test images evaluated")
     parser.add_argument("--large-k", type=int, default=5000, help="K of the memory-bound evaluate()")
-    parser.add_argument("--large-k-images", type=int, default=1000,
-                        help="test images for --large-k (chunked: peak memory does not depend on it)")
+    parser.add_argument(
+        "--large-k-images",
+        type=int,
+        default=1000,
+        help="test images for --large-k (chunked: peak memory does not depend on it)",
+    )
     parser.add_argument("--probe", choices=["train", "evaluate"], help=argparse.SUPPRESS)
     parser.add_argument("--out", default=str(HERE / "results.json"))
     args = parser.parse_args(argv)
@@ -195,8 +217,12 @@ def main(argv=None) -> dict:
     (x, _), (x_test, _) = tfp_vae.load_fashion_mnist("bernoulli")
     x_test_binary = tfp_vae.binarize_images(x_test, seed=1)
     results = {
-        "machine": {"cpus": os.cpu_count(), "processor": platform.processor() or platform.machine(),
-                    "tensorflow": tf.__version__, "load_average_start": os.getloadavg()},
+        "machine": {
+            "cpus": os.cpu_count(),
+            "processor": platform.processor() or platform.machine(),
+            "tensorflow": tf.__version__,
+            "load_average_start": os.getloadavg(),
+        },
         "train": {},
     }
     peak = matmul_gflops()
@@ -208,20 +234,23 @@ def main(argv=None) -> dict:
         train_flops = 3 * 2 * dense_macs(models["A"].encoder, models["A"].decoder) * len(x)
         gflops = train_flops / seconds["A"] / 1e9
         results["train"][str(batch_size)] = {
-            "A_seconds_per_epoch": seconds["A"], "B_seconds_per_epoch": seconds["B"],
-            "A_over_B": seconds["A"] / seconds["B"], "A_gflops": gflops,
+            "A_seconds_per_epoch": seconds["A"],
+            "B_seconds_per_epoch": seconds["B"],
+            "A_over_B": seconds["A"] / seconds["B"],
+            "A_gflops": gflops,
         }
 
     model = models["A"]  # trained for epochs + 1 epochs at the last batch size
     results["forward_macs_per_image"] = dense_macs(model.encoder, model.decoder)
     k = args.eval_samples
-    results["evaluate"] = {str(k): evaluate_run(model, x_test_binary[:args.eval_images], k)}
+    results["evaluate"] = {str(k): evaluate_run(model, x_test_binary[: args.eval_images], k)}
     print(f"  evaluate K={k}: {results['evaluate'][str(k)]['seconds']:.1f} s", flush=True)
 
     results["memory"] = {
         "train": run_probe("train", "--batch-sizes", "32"),
-        "evaluate_large_k": run_probe("evaluate", "--eval-samples", str(args.large_k),
-                                      "--eval-images", str(args.large_k_images)),
+        "evaluate_large_k": run_probe(
+            "evaluate", "--eval-samples", str(args.large_k), "--eval-images", str(args.large_k_images)
+        ),
     }
     # C again at the end; the higher of the two is the peak (so fractions are not flattered).
     results["C_gflops"] = max(peak, matmul_gflops())
@@ -236,25 +265,33 @@ def main(argv=None) -> dict:
 def print_table(results: dict) -> None:
     c = results["C_gflops"]
     machine = results["machine"]
-    print(f"\nC  matmul peak: {c:.1f} GFLOP/s   (load average {machine['load_average_start'][0]:.2f}"
-          f" -> {machine['load_average_end'][0]:.2f}, {machine['cpus']} CPUs)")
+    print(
+        f"\nC  matmul peak: {c:.1f} GFLOP/s   (load average {machine['load_average_start'][0]:.2f}"
+        f" -> {machine['load_average_end'][0]:.2f}, {machine['cpus']} CPUs)"
+    )
     print(f"forward pass: {results['forward_macs_per_image'] / 1e6:.3f} M multiply-adds per image\n")
     print(f"{'training':<12}{'A s/epoch':>11}{'B s/epoch':>11}{'A/B':>7}{'A GFLOP/s':>11}{'of C':>7}")
     for batch_size, row in results["train"].items():
-        print(f"{'batch ' + batch_size:<12}{row['A_seconds_per_epoch']:>11.2f}"
-              f"{row['B_seconds_per_epoch']:>11.2f}{row['A_over_B']:>7.2f}{row['A_gflops']:>11.1f}{row['fraction_of_C']:>7.0%}")
+        print(
+            f"{'batch ' + batch_size:<12}{row['A_seconds_per_epoch']:>11.2f}"
+            f"{row['B_seconds_per_epoch']:>11.2f}{row['A_over_B']:>7.2f}{row['A_gflops']:>11.1f}{row['fraction_of_C']:>7.0%}"
+        )
     memory = results["memory"]
     print(f"\n{'evaluate':<22}{'seconds':>9}{'GFLOP/s':>9}{'of C':>7}{'iwae':>10}")
     for k, row in results["evaluate"].items():
         label = f"K={k}, {row['images']} images"
-        print(f"{label:<22}{row['seconds']:>9.1f}{row['gflops']:>9.1f}{row['fraction_of_C']:>7.0%}{row['iwae']:>10.2f}")
+        print(
+            f"{label:<22}{row['seconds']:>9.1f}{row['gflops']:>9.1f}{row['fraction_of_C']:>7.0%}{row['iwae']:>10.2f}"
+        )
     print("\npeak resident memory, each job alone in a fresh process (Python + TensorFlow included):")
     train = memory["train"]
     print(f"  training, {train['images']} images, batch {train['batch_size']}: {train['peak_rss_mb']:.0f} MB")
     for key in ("evaluate_large_k",):
         row = memory[key]
-        print(f"  evaluate K={row['num_samples']}, {row['images']} images: {row['peak_rss_mb']:.0f} MB"
-              f" ({row['seconds']:.0f} s)")
+        print(
+            f"  evaluate K={row['num_samples']}, {row['images']} images: {row['peak_rss_mb']:.0f} MB"
+            f" ({row['seconds']:.0f} s)"
+        )
 
 
 if __name__ == "__main__":

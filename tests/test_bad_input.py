@@ -45,13 +45,27 @@ def _raises(exc, words, fn, *args, **kwargs):
         (np.zeros([4, 28, 28, 1], np.int64), "bernoulli", ["must be floats", "scale_images"]),
         (np.full([4, 28, 28, 1], 255.0, np.float32), "bernoulli", ["[0, 1]", "255", "scale_images"]),
         (np.full([4, 28, 28, 1], -0.5, np.float32), "bernoulli", ["[0, 1]", "-0.5"]),
-        (np.zeros([4, 28, 28, 1], np.float32), "beta",
-         ["open interval (0, 1)", "exactly 0 or 1", "(x + 0.5) / 256"]),
+        (
+            np.zeros([4, 28, 28, 1], np.float32),
+            "beta",
+            ["open interval (0, 1)", "exactly 0 or 1", "(x + 0.5) / 256"],
+        ),
         (np.ones([4, 28, 28, 1], np.float32), "beta", ["open interval (0, 1)", "scale_images(x, 'beta')"]),
         (np.zeros([0, 28, 28, 1], np.float32), "bernoulli", ["empty", "at least one image"]),
     ],
-    ids=["no-channel", "extra-axis", "rgb", "wrong-size", "uint8", "ints", "unscaled-floats",
-         "negative", "beta-zero", "beta-one", "empty"],
+    ids=[
+        "no-channel",
+        "extra-axis",
+        "rgb",
+        "wrong-size",
+        "uint8",
+        "ints",
+        "unscaled-floats",
+        "negative",
+        "beta-zero",
+        "beta-one",
+        "empty",
+    ],
 )
 def test_bad_images(images, likelihood, words):
     _raises(DataError, words, check_images, images, SHAPE, likelihood)
@@ -80,12 +94,33 @@ def test_train_checks_labels_and_images_before_writing(tmp_path):
     x, xt = grey_images(8), grey_images(4, seed=1)
     out = tmp_path / "run"
     cfg = VAEConfig(epochs=1, hidden_units=(4,))
-    _raises(DataError, ["training labels has 7 entries", "8 images"], tfp_vae.train, cfg, out,
-            data=((x, np.arange(7)), (xt, None)), verbose=0)
-    _raises(DataError, ["test labels has 3 entries"], tfp_vae.train, cfg, out,
-            data=((x, None), (xt, np.arange(3))), verbose=0)
-    _raises(DataError, ["uint8"], tfp_vae.train, cfg, out,
-            data=(((x * 255).astype(np.uint8), None), (xt, None)), verbose=0)
+    _raises(
+        DataError,
+        ["training labels has 7 entries", "8 images"],
+        tfp_vae.train,
+        cfg,
+        out,
+        data=((x, np.arange(7)), (xt, None)),
+        verbose=0,
+    )
+    _raises(
+        DataError,
+        ["test labels has 3 entries"],
+        tfp_vae.train,
+        cfg,
+        out,
+        data=((x, None), (xt, np.arange(3))),
+        verbose=0,
+    )
+    _raises(
+        DataError,
+        ["uint8"],
+        tfp_vae.train,
+        cfg,
+        out,
+        data=(((x * 255).astype(np.uint8), None), (xt, None)),
+        verbose=0,
+    )
     assert not out.exists()  # nothing was written: the errors came before any work
 
 
@@ -121,8 +156,12 @@ def test_multiworker_without_tf_config(monkeypatch):
 # ---------------------------------------------------------------------------- data folders
 def test_data_dir_without_the_files(tmp_path):
     (tmp_path / FILES[0]).write_bytes(b"")  # one of four is not enough
-    _raises(DataError, ["neither it nor its subfolder", "four fashion_mnist files"],
-            tfp_vae.load_fashion_mnist, data_dir=tmp_path)
+    _raises(
+        DataError,
+        ["neither it nor its subfolder", "four fashion_mnist files"],
+        tfp_vae.load_fashion_mnist,
+        data_dir=tmp_path,
+    )
 
 
 def test_data_dir_with_a_corrupt_file(tmp_path, data_dir):
@@ -130,8 +169,12 @@ def test_data_dir_with_a_corrupt_file(tmp_path, data_dir):
         os.symlink(data_dir / name, tmp_path / name)
     truncated = (data_dir / FILES[0]).read_bytes()[:1000]
     (tmp_path / FILES[0]).write_bytes(truncated)
-    _raises(DataError, ["MD5", "corrupt or truncated", "Replace it"],
-            tfp_vae.load_fashion_mnist, data_dir=tmp_path)
+    _raises(
+        DataError,
+        ["MD5", "corrupt or truncated", "Replace it"],
+        tfp_vae.load_fashion_mnist,
+        data_dir=tmp_path,
+    )
 
 
 # ---------------------------------------------------------------------------- run directories
@@ -175,8 +218,12 @@ def test_damaged_run_dir(run_dir, name, damage, words):
 
 def test_config_swapped_under_the_weights(run_dir, saved_run):
     shutil.copy(saved_run / "b" / "config.json", run_dir / "config.json")
-    _raises(RunDirError, ["written for another config", "latent_dim: 2 -> 3", "do not belong together"],
-            tfp_vae.load, run_dir)
+    _raises(
+        RunDirError,
+        ["written for another config", "latent_dim: 2 -> 3", "do not belong together"],
+        tfp_vae.load,
+        run_dir,
+    )
 
 
 def test_weights_of_another_architecture_without_stamp(run_dir, saved_run):
@@ -211,8 +258,10 @@ def test_loading_never_runs_code(run_dir, tmp_path):
     "fields, words",
     [
         ({"validation_examples": -1}, ["VAEConfig.validation_examples=-1", ">= 0"]),
-        ({"validation_examples": 10, "early_stopping_patience": -2},
-         ["VAEConfig.early_stopping_patience=-2", ">= 0"]),
+        (
+            {"validation_examples": 10, "early_stopping_patience": -2},
+            ["VAEConfig.early_stopping_patience=-2", ">= 0"],
+        ),
         ({"early_stopping_patience": 5}, ["VAEConfig.early_stopping_patience=5", "validation_examples"]),
         ({"lr_schedule": "cosine"}, ["VAEConfig.lr_schedule='cosine'", "'constant'", "'plateau'"]),
         ({"lr_schedule": "plateau"}, ["VAEConfig.lr_schedule='plateau'", "validation_examples"]),
@@ -228,13 +277,24 @@ def test_protocol_fields_name_themselves(fields, words):
 def test_validation_split_as_large_as_the_training_set_fails_before_writing(tmp_path):
     out = tmp_path / "run"
     cfg = VAEConfig(epochs=1, hidden_units=(4,), validation_examples=8)
-    _raises(ConfigError, ["VAEConfig.validation_examples=8", "8 training images", "lower"],
-            tfp_vae.train, cfg, out, data=((grey_images(8), None), (grey_images(4, seed=1), None)),
-            verbose=0)
+    _raises(
+        ConfigError,
+        ["VAEConfig.validation_examples=8", "8 training images", "lower"],
+        tfp_vae.train,
+        cfg,
+        out,
+        data=((grey_images(8), None), (grey_images(4, seed=1), None)),
+        verbose=0,
+    )
     assert not out.exists()
     # with train_examples the config itself knows the training set's size
-    _raises(ConfigError, ["VAEConfig.validation_examples=8", "train_examples=8", "lower"],
-            VAEConfig, train_examples=8, validation_examples=8)
+    _raises(
+        ConfigError,
+        ["VAEConfig.validation_examples=8", "train_examples=8", "lower"],
+        VAEConfig,
+        train_examples=8,
+        validation_examples=8,
+    )
 
 
 @pytest.mark.parametrize(

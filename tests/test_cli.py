@@ -33,10 +33,29 @@ def trained(tmp_path_factory, data_dir):
     """(run dir, completed `tfp-vae train` process) for the README's first command, made small."""
     run = tmp_path_factory.mktemp("cli") / "run"
     done = subprocess.run(
-        [sys.executable, "-m", "tfp_vae.cli", "train", "--out", str(run), "--epochs", "1",
-         "--train-examples", "500", "--hidden-units", "16", "--data-dir", str(data_dir),
-         "--tensorboard"],
-        env=_fresh_env(), capture_output=True, text=True, timeout=300, check=False)
+        [
+            sys.executable,
+            "-m",
+            "tfp_vae.cli",
+            "train",
+            "--out",
+            str(run),
+            "--epochs",
+            "1",
+            "--train-examples",
+            "500",
+            "--hidden-units",
+            "16",
+            "--data-dir",
+            str(data_dir),
+            "--tensorboard",
+        ],
+        env=_fresh_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     return run, done
 
@@ -57,8 +76,10 @@ def test_cpp_log_lines_are_recognised():
         "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR",
         "I0000 00:00:1795410586.423798    5923 port.cc:153] oneDNN custom operations are on.",
         "E0000 00:00:1795410593.451327    5923 cuda_platform.cc:52] failed call to cuInit",
-        ("To enable the following instructions: AVX2 FMA, in other operations, rebuild TensorFlow "
-         "with the appropriate compiler flags."),
+        (
+            "To enable the following instructions: AVX2 FMA, in other operations, rebuild TensorFlow "
+            "with the appropriate compiler flags."
+        ),
     ]
     assert all(CPP_LOG_LINE.match(line) for line in notices)
     assert not CPP_LOG_LINE.match("Traceback (most recent call last):")
@@ -90,8 +111,15 @@ def test_show_puts_runs_side_by_side(trained, tmp_path, capsys):
     shutil.copytree(run, other)
     config = tfp_vae.load_config(run).replace(beta=2.0, epochs=3, batch_size=10)
     tfp_vae.runs.save_config(config, other)
-    tfp_vae.runs.save_history({"loss": [5.0, 4.0, 3.0], "val_loss": [5.0, 4.5, 4.5],
-                               "val_nll": [5.0, 4.0, 4.25], "val_kl": [0.5, 0.25, 0.25]}, other)
+    tfp_vae.runs.save_history(
+        {
+            "loss": [5.0, 4.0, 3.0],
+            "val_loss": [5.0, 4.5, 4.5],
+            "val_nll": [5.0, 4.0, 4.25],
+            "val_kl": [0.5, 0.25, 0.25],
+        },
+        other,
+    )
     (other / "metrics.json").write_text(json.dumps({"iwae": -123.5, "kl_per_dim": [1.0, 2.0]}))
     table = tfp_vae.runs_table([run, other])
     assert list(table["run"]) == [str(run), str(other)]
@@ -128,17 +156,24 @@ def test_locks_stop_a_second_writer_at_once_and_a_dead_holder_is_taken_over(tmp_
     run stop at once naming it, the sweep leaves the point to it; once it is killed, its lock is
     taken over with a message."""
     run, sweep_dir = tmp_path / "run", tmp_path / "sweep"
-    holder = subprocess.Popen([sys.executable, "-c", HOLD, str(run), str(sweep_dir / "beta=1")],
-                              env=_fresh_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              text=True)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD, str(run), str(sweep_dir / "beta=1")],
+        env=_fresh_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert holder.stdout.readline().strip() == "locked", holder.stderr.read()
         record = json.loads((run / ".lock").read_text())
         assert record["pid"] == holder.pid and record["what"] == "training"
         data = ((grey_images(20), np.zeros(20, int)), (grey_images(10, seed=1), np.zeros(10, int)))
         started = time.perf_counter()
-        with pytest.raises(tfp_vae.RunDirBusyError, match=rf"{run} is in use by another process: pid "
-                           rf"{holder.pid} on host .* \(.*-c .*\), training since \d{{4}}-.*UTC\. Wait"):
+        with pytest.raises(
+            tfp_vae.RunDirBusyError,
+            match=rf"{run} is in use by another process: pid "
+            rf"{holder.pid} on host .* \(.*-c .*\), training since \d{{4}}-.*UTC\. Wait",
+        ):
             tfp_vae.train(tfp_vae.VAEConfig(hidden_units=(8,), epochs=1), run, data=data, verbose=0)
         assert time.perf_counter() - started < 5  # at once, before any work
         assert not (run / "config.json").exists()
@@ -147,8 +182,9 @@ def test_locks_stop_a_second_writer_at_once_and_a_dead_holder_is_taken_over(tmp_
         base = tfp_vae.VAEConfig(hidden_units=(8,), epochs=1, batch_size=10)
         table = tfp_vae.sweep(base, {"beta": [1.0, 2.0]}, sweep_dir, num_samples=2, data=data, verbose=1)
         assert list(table["run"]) == ["beta=2"]
-        assert (f"skipping beta=1: {sweep_dir / 'beta=1'} is in use by another process: pid "
-                f"{holder.pid}") in capsys.readouterr().err
+        assert (
+            f"skipping beta=1: {sweep_dir / 'beta=1'} is in use by another process: pid {holder.pid}"
+        ) in capsys.readouterr().err
         assert not (sweep_dir / "beta=1" / "metrics.json").exists()
     finally:
         os.kill(holder.pid, signal.SIGKILL)

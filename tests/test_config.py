@@ -19,8 +19,17 @@ def test_frozen():
 
 
 def test_json_round_trip():
-    cfg = VAEConfig(latent_dim=7, encoder="conv", likelihood="beta", kl="sampled", kl_samples=3,
-                    kl_style="add_loss", beta=0.25, hidden_units=(10, 20, 30), seed=4)
+    cfg = VAEConfig(
+        latent_dim=7,
+        encoder="conv",
+        likelihood="beta",
+        kl="sampled",
+        kl_samples=3,
+        kl_style="add_loss",
+        beta=0.25,
+        hidden_units=(10, 20, 30),
+        seed=4,
+    )
     text = cfg.to_json()
     assert json.loads(text)["hidden_units"] == [10, 20, 30]
     back = VAEConfig.from_json(text)

@@ -36,7 +36,8 @@ def scores(factors):
         "factors": f,
         # permuted, monotonically transformed, with two uninformative latents beside them
         "monotone": np.concatenate(
-            [_noise(N, 1), monotone[:, [2, 0]], _noise(N, 1, 3), monotone[:, [1]]], axis=1),
+            [_noise(N, 1), monotone[:, [2, 0]], _noise(N, 1, 3), monotone[:, [1]]], axis=1
+        ),
         "noise": _noise(N, 5),
         "rotated": rotated,
     }
@@ -129,8 +130,9 @@ def test_factor_vae_score_is_one_for_the_factors_and_ignores_constant_latents():
 
 def test_factor_vae_score_is_near_chance_for_noise():
     rng = np.random.default_rng(0)
-    score = dis.factor_vae_score(lambda images: rng.normal(size=(len(images), 4)), GridData(),
-                                 num_train=600, num_eval=600)
+    score = dis.factor_vae_score(
+        lambda images: rng.normal(size=(len(images), 4)), GridData(), num_train=600, num_eval=600
+    )
     assert abs(score - 1 / len(SIZES)) < 0.1
 
 
@@ -144,12 +146,15 @@ def test_factor_vae_score_encodes_a_vae_and_is_zero_when_every_latent_is_dead():
 
 
 # ---------------------------------------------------------------------------- bad input
-@pytest.mark.parametrize("codes, factors, needle", [
-    (np.zeros(10), np.zeros((10, 2), int), "codes"),
-    (np.zeros((10, 3)), np.zeros((9, 2), int), "10 codes, 9 factors"),
-    (np.zeros((10, 3)), np.zeros((10, 2)), "integer class indices"),
-    (np.full((10, 3), np.nan), np.zeros((10, 2), int), "finite"),
-])
+@pytest.mark.parametrize(
+    "codes, factors, needle",
+    [
+        (np.zeros(10), np.zeros((10, 2), int), "codes"),
+        (np.zeros((10, 3)), np.zeros((9, 2), int), "10 codes, 9 factors"),
+        (np.zeros((10, 3)), np.zeros((10, 2)), "integer class indices"),
+        (np.full((10, 3), np.nan), np.zeros((10, 2), int), "finite"),
+    ],
+)
 def test_bad_codes_or_factors_name_the_argument(codes, factors, needle):
     for metric in (dis.mig, dis.dci, dis.sap):
         with pytest.raises(DataError, match=needle):
@@ -186,7 +191,8 @@ def tiny_vae():
     import tfp_vae
 
     return tfp_vae.build_vae(
-        tfp_vae.VAEConfig(latent_dim=3, input_shape=(4, 4, 1), hidden_units=(8,), seed=0))
+        tfp_vae.VAEConfig(latent_dim=3, input_shape=(4, 4, 1), hidden_units=(8,), seed=0)
+    )
 
 
 def test_principal_traversals_move_only_along_directions_with_spread(tiny_vae):
@@ -218,8 +224,16 @@ def test_factor_traversals_pick_the_direction_that_carries_each_factor(tiny_vae)
 def test_disentanglement_vs_beta_draws_means_and_sd_over_seeds_beside_rate_distortion():
     import pandas as pd
 
-    table = pd.DataFrame({"beta": [1, 1, 4, 4], "seed": [0, 1, 0, 1], "nll": [10, 12, 20, 22],
-                          "kl": [8, 6, 3, 3], "mig": [0.1, 0.3, 0.4, 0.6], "dci_disentanglement": [0.2] * 4})
+    table = pd.DataFrame(
+        {
+            "beta": [1, 1, 4, 4],
+            "seed": [0, 1, 0, 1],
+            "nll": [10, 12, 20, 22],
+            "kl": [8, 6, 3, 3],
+            "mig": [0.1, 0.3, 0.4, 0.6],
+            "dci_disentanglement": [0.2] * 4,
+        }
+    )
     fig = dplots.disentanglement_vs_beta(table, metric=("mig", "dci_disentanglement"))
     left, right = fig.axes
     np.testing.assert_allclose(np.asarray(left.get_lines()[0].get_ydata(), float), [0.2, 0.5])
@@ -237,11 +251,42 @@ def test_sweep_on_dsprites_adds_the_disentanglement_columns(tmp_path, capsys):
 
     from tfp_vae.cli import main
 
-    argv = ["sweep", "--out", str(tmp_path), "--grid", "beta", "2", "--dataset", "dsprites_small",
-            "--input-shape", "64", "64", "1", "--hidden-units", "8", "--latent-dim", "3", "--epochs", "1",
-            "--batch-size", "64", "--train-examples", "256",
-            "--test-examples", "64", "--num-samples", "2", "--verbose", "0",
-            "--disentanglement-points", "300", "150", "--factor-vae-votes", "40", "20"]
+    argv = [
+        "sweep",
+        "--out",
+        str(tmp_path),
+        "--grid",
+        "beta",
+        "2",
+        "--dataset",
+        "dsprites_small",
+        "--input-shape",
+        "64",
+        "64",
+        "1",
+        "--hidden-units",
+        "8",
+        "--latent-dim",
+        "3",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "64",
+        "--train-examples",
+        "256",
+        "--test-examples",
+        "64",
+        "--num-samples",
+        "2",
+        "--verbose",
+        "0",
+        "--disentanglement-points",
+        "300",
+        "150",
+        "--factor-vae-votes",
+        "40",
+        "20",
+    ]
     assert main(argv) == 0
     table = pd.read_csv(tmp_path / "results.csv")
     for column in dis.TABLE_METRICS:

@@ -21,7 +21,7 @@ ENV = {**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{REPO / 'tests'}", "TF_CP
 
 # Two logical CPUs; the posterior's tensor value is its mean, so that one device and two replicas
 # see the same z and their losses and updates must agree to float rounding.
-MIRRORED = textwrap.dedent('''
+MIRRORED = textwrap.dedent("""
     import functools, json, sys
     import tensorflow as tf
     cpu = tf.config.list_physical_devices("CPU")[0]
@@ -63,12 +63,12 @@ MIRRORED = textwrap.dedent('''
         runs[name] = {"history": history, "weights": [v.numpy().tolist() for v in model.trainable_variables]}
     out["train"] = runs
     print("RESULT" + json.dumps(out))
-''')
+""")
 
 
 def _result(stdout):
     line = [ln for ln in stdout.splitlines() if ln.startswith("RESULT")][-1]
-    return json.loads(line[len("RESULT"):])
+    return json.loads(line[len("RESULT") :])
 
 
 def _assert_same_update(one, two):
@@ -79,8 +79,13 @@ def _assert_same_update(one, two):
 
 @pytest.fixture(scope="module")
 def mirrored(tmp_path_factory):
-    run = subprocess.run([sys.executable, "-c", MIRRORED, str(tmp_path_factory.mktemp("mirrored"))],
-                         env=ENV, capture_output=True, text=True, timeout=400)
+    run = subprocess.run(
+        [sys.executable, "-c", MIRRORED, str(tmp_path_factory.mktemp("mirrored"))],
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=400,
+    )
     assert run.returncode == 0, run.stderr[-4000:]
     return _result(run.stdout)
 
@@ -115,14 +120,40 @@ def _free_port() -> int:
 def test_two_workers_train_an_epoch_and_agree(tmp_path, data_dir):
     hosts = [f"127.0.0.1:{_free_port()}" for _ in range(2)]
     out = tmp_path / "run"
-    command = [sys.executable, "-m", "tfp_vae.cli", "train", "--strategy", "multiworker",
-               "--out", str(out), "--data-dir", str(data_dir), "--train-examples", "200",
-               "--batch-size", "50", "--hidden-units", "8", "--epochs", "1", "--verbose", "0"]
+    command = [
+        sys.executable,
+        "-m",
+        "tfp_vae.cli",
+        "train",
+        "--strategy",
+        "multiworker",
+        "--out",
+        str(out),
+        "--data-dir",
+        str(data_dir),
+        "--train-examples",
+        "200",
+        "--batch-size",
+        "50",
+        "--hidden-units",
+        "8",
+        "--epochs",
+        "1",
+        "--verbose",
+        "0",
+    ]
     workers = []
     for index in range(2):
         config = {"cluster": {"worker": hosts}, "task": {"type": "worker", "index": index}}
-        workers.append(subprocess.Popen(command, env={**ENV, "TF_CONFIG": json.dumps(config)},
-                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+        workers.append(
+            subprocess.Popen(
+                command,
+                env={**ENV, "TF_CONFIG": json.dumps(config)},
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+        )
     try:
         outputs = [w.communicate(timeout=400) for w in workers]
     finally:

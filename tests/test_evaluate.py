@@ -28,8 +28,15 @@ def _ppca(seed=0, beta=1.0):
     rng = np.random.default_rng(seed)
     w = rng.normal(size=(D, LATENT))
     b = rng.normal(size=D)
-    cfg = tfp_vae.VAEConfig(encoder="linear", likelihood="normal_fixed", normal_sigma=SIGMA,
-                            latent_dim=LATENT, input_shape=SHAPE, beta=beta, seed=seed)
+    cfg = tfp_vae.VAEConfig(
+        encoder="linear",
+        likelihood="normal_fixed",
+        normal_sigma=SIGMA,
+        latent_dim=LATENT,
+        input_shape=SHAPE,
+        beta=beta,
+        seed=seed,
+    )
     model = tfp_vae.build_vae(cfg)
     model.decoder.get_layer("likelihood_params").set_weights([w.T, b])
     _set_posterior(model, w, b)
@@ -108,8 +115,9 @@ def test_parts_add_up_and_match_independent_computations():
     mean, cov = q.mean().numpy(), q.covariance().numpy()
     resid = x.reshape(-1, D) - (mean @ w.T + b)
     trace = np.einsum("ij,njk,ik->n", w, cov, w)  # tr(W Sigma W^T)
-    nll = np.mean((np.sum(resid**2, 1) + trace) / (2 * SIGMA**2)
-                  + D * math.log(SIGMA * math.sqrt(2 * math.pi)))
+    nll = np.mean(
+        (np.sum(resid**2, 1) + trace) / (2 * SIGMA**2) + D * math.log(SIGMA * math.sqrt(2 * math.pi))
+    )
     assert m["nll"] == pytest.approx(nll, rel=0.02)
 
 
@@ -175,10 +183,13 @@ def test_trained_bernoulli_model_runs_and_orders_its_bounds(fashion_bernoulli):
     assert 0 < m["kl"] and 0 <= m["active_units"] <= 4
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    ({"num_samples": 0}, "num_samples=0"),
-    ({"batch_size": 2.5}, "batch_size=2.5"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"num_samples": 0}, "num_samples=0"),
+        ({"batch_size": 2.5}, "batch_size=2.5"),
+    ],
+)
 def test_bad_arguments_are_named(kwargs, match):
     model, w, b = _ppca()
     with pytest.raises(tfp_vae.TfpVaeError, match=match):

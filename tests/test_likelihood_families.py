@@ -25,22 +25,30 @@ def _check(family, values):
     tfp_vae.check_images(_images(values), (2, 2, 1), family)
 
 
-@pytest.mark.parametrize("family, values, error", [
-    ("beta", [0.0, 0.5], r"open interval \(0, 1\), never exactly 0 or 1"),
-    ("beta", [0.5, 1.0], "scale_images"),
-    ("bernoulli", [-0.1, 0.5], r"values in \[0, 1\]"),
-    ("continuous_bernoulli", [0.5, 1.2], r"'continuous_bernoulli' likelihood needs pixel values in \[0, 1\]"),
-    ("continuous_bernoulli", [-0.01], "divide by 255"),
-    ("continuous_bernoulli", [np.nan], "NaN or inf"),
-])
+@pytest.mark.parametrize(
+    "family, values, error",
+    [
+        ("beta", [0.0, 0.5], r"open interval \(0, 1\), never exactly 0 or 1"),
+        ("beta", [0.5, 1.0], "scale_images"),
+        ("bernoulli", [-0.1, 0.5], r"values in \[0, 1\]"),
+        (
+            "continuous_bernoulli",
+            [0.5, 1.2],
+            r"'continuous_bernoulli' likelihood needs pixel values in \[0, 1\]",
+        ),
+        ("continuous_bernoulli", [-0.01], "divide by 255"),
+        ("continuous_bernoulli", [np.nan], "NaN or inf"),
+    ],
+)
 def test_data_outside_the_support_is_an_error_that_says_what_to_do(family, values, error):
     with pytest.raises(tfp_vae.DataError, match=error):
         _check(family, values)
 
 
 def test_bernoulli_warns_on_grey_levels_only():
-    with pytest.warns(tfp_vae.NonBinaryBernoulliWarning,
-                      match="not a normalised density.*continuous_bernoulli"):
+    with pytest.warns(
+        tfp_vae.NonBinaryBernoulliWarning, match="not a normalised density.*continuous_bernoulli"
+    ):
         _check("bernoulli", [0.0, 0.3, 1.0])
     with warnings.catch_warnings():
         warnings.simplefilter("error")
@@ -90,8 +98,16 @@ def test_every_family_trains_and_evaluates_through_one_sweep(tmp_path, data_dir)
     base = tfp_vae.VAEConfig(latent_dim=2, hidden_units=(32,), epochs=1, batch_size=64)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # the Bernoulli on grey levels warns, by design
-        table = sw.sweep(base, {"likelihood": FAMILIES}, tmp_path, num_samples=4,
-                         train_examples=256, test_examples=48, data_dir=data_dir, verbose=0)
+        table = sw.sweep(
+            base,
+            {"likelihood": FAMILIES},
+            tmp_path,
+            num_samples=4,
+            train_examples=256,
+            test_examples=48,
+            data_dir=data_dir,
+            verbose=0,
+        )
     assert sorted(table["likelihood"]) == FAMILIES
     for column in ("elbo", "nll", "kl", "iwae", "bits_per_dim", "active_units"):
         assert np.all(np.isfinite(table[column])), column

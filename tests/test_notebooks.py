@@ -14,8 +14,11 @@ NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))
 
 def test_the_three_notebooks_are_there_and_committed_clean():
     assert [p.name for p in NOTEBOOKS] == [
-        "01_fashion_mnist_quickstart.ipynb", "02_likelihood_families.ipynb", "03_beta_vae_study.ipynb",
-        "04_dsprites_disentanglement.ipynb"]
+        "01_fashion_mnist_quickstart.ipynb",
+        "02_likelihood_families.ipynb",
+        "03_beta_vae_study.ipynb",
+        "04_dsprites_disentanglement.ipynb",
+    ]
     for path in NOTEBOOKS:
         nb = nbformat.read(path, as_version=4)
         code = [c for c in nb.cells if c.cell_type == "code"]
@@ -35,11 +38,24 @@ def test_notebook_runs_in_fast_mode(path, data_dir, tmp_path, monkeypatch):
     resources = {"metadata": {"path": str(tmp_path)}}
     NotebookClient(nb, timeout=600, kernel_name="python3", resources=resources).execute()
     # Every cell whose last line draws a figure displays it as a PNG.
-    figure_cells = [c for c in nb.cells if c.cell_type == "code" and any(
-        c.source.strip().splitlines()[-1].startswith(prefix)
-        for prefix in ("plots.", "tfp_vae.rate_distortion", "tfp_vae.active_units", "tfp_vae.traversals",
-                       "tfp_vae.compare_", "tfp_vae.disentanglement_vs_beta", "tfp_vae.factor_traversals",
-                       "tfp_vae.principal_traversals"))]
+    figure_cells = [
+        c
+        for c in nb.cells
+        if c.cell_type == "code"
+        and any(
+            c.source.strip().splitlines()[-1].startswith(prefix)
+            for prefix in (
+                "plots.",
+                "tfp_vae.rate_distortion",
+                "tfp_vae.active_units",
+                "tfp_vae.traversals",
+                "tfp_vae.compare_",
+                "tfp_vae.disentanglement_vs_beta",
+                "tfp_vae.factor_traversals",
+                "tfp_vae.principal_traversals",
+            )
+        )
+    ]
     assert figure_cells
     for cell in figure_cells:
         assert any("image/png" in out.get("data", {}) for out in cell.outputs), cell.source

@@ -21,7 +21,7 @@ def _blob_images(n, seed):
     x = np.zeros((n, SIZE, SIZE), np.uint8)
     for img in x:
         side, (r, c) = rng.integers(3, 7), rng.integers(0, SIZE - 6, size=2)
-        img[r:r + side, c:c + side] = 255
+        img[r : r + side, c : c + side] = 255
     return x
 
 
@@ -41,8 +41,22 @@ def _run(argv, capsys):
     return code, out.out + out.err
 
 
-TINY = ["--input-shape", str(SIZE), str(SIZE), "1", "--hidden-units", "8", "--latent-dim", "2",
-        "--epochs", "1", "--batch-size", "8", "--verbose", "0"]
+TINY = [
+    "--input-shape",
+    str(SIZE),
+    str(SIZE),
+    "1",
+    "--hidden-units",
+    "8",
+    "--latent-dim",
+    "2",
+    "--epochs",
+    "1",
+    "--batch-size",
+    "8",
+    "--verbose",
+    "0",
+]
 
 
 def test_folder_trains_evaluates_plots_and_refuses_changed_data(tmp_path, capsys, monkeypatch):
@@ -70,8 +84,11 @@ def test_folder_trains_evaluates_plots_and_refuses_changed_data(tmp_path, capsys
     assert fingerprint.dataset_location("./shapes", record) == "./shapes"
 
     Image.fromarray(np.full((SIZE, SIZE), 255, np.uint8)).save(tmp_path / "shapes" / "blobs" / "003.png")
-    for argv in (["evaluate", "run", "--num-samples", "4"], ["plot", "run"],
-                 ["train", "--out", "run", "--dataset", "./shapes", *TINY]):
+    for argv in (
+        ["evaluate", "run", "--num-samples", "4"],
+        ["plot", "run"],
+        ["train", "--out", "run", "--dataset", "./shapes", *TINY],
+    ):
         code, out = _run(argv, capsys)
         assert code == 2 and "not the data the run" in out and "sha256" in out, out
         assert "train_images" not in out  # only what changed is named
@@ -120,8 +137,9 @@ def test_held_out_split_is_fixed_and_disjoint(tmp_path):
 def test_npz_with_given_split_and_npy_of_floats(tmp_path):
     x, xt = _blob_images(20, 2), _blob_images(6, 3)
     np.savez(tmp_path / "split.npz", x_train=x, y_train=np.zeros(20, int), x_test=xt, y_test=np.ones(6, int))
-    (tx, ty), (vx, vy) = tfp_vae.load_dataset(str(tmp_path / "split.npz"), "bernoulli",
-                                              input_shape=(SIZE, SIZE, 1))
+    (tx, ty), (vx, vy) = tfp_vae.load_dataset(
+        str(tmp_path / "split.npz"), "bernoulli", input_shape=(SIZE, SIZE, 1)
+    )
     np.testing.assert_array_equal(vx[..., 0], xt / 255.0)  # the given test split, in order
     assert tx.shape == (20, SIZE, SIZE, 1) and ty.tolist() == [0] * 20 and vy.tolist() == [1] * 6
     np.save(tmp_path / "floats.npy", x[..., None] / 255.0 * 0.5 + 0.25)
@@ -162,8 +180,13 @@ def test_bad_input_is_a_clear_data_error(tmp_path):
 
     # Values outside the family's support: binary floats for the Beta likelihood, before training.
     np.save(tmp_path / "binary.npy", (_blob_images(10, 0) / 255.0).astype(np.float32))
-    config = tfp_vae.VAEConfig(dataset=str(tmp_path / "binary.npy"), likelihood="beta",
-                               input_shape=(SIZE, SIZE, 1), hidden_units=(8,), epochs=1)
+    config = tfp_vae.VAEConfig(
+        dataset=str(tmp_path / "binary.npy"),
+        likelihood="beta",
+        input_shape=(SIZE, SIZE, 1),
+        hidden_units=(8,),
+        epochs=1,
+    )
     with pytest.raises(DataError, match="beta"):
         tfp_vae.train(config, out_dir=tmp_path / "never", verbose=0)
     assert not (tmp_path / "never").exists()

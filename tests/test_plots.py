@@ -122,8 +122,14 @@ def test_latent_traversals_move_one_dimension_per_row(model5):
 
 
 def test_training_curves_plot_train_and_validation():
-    history = {"loss": [3.0, 2.0, 1.5], "nll": [2.0, 1.5, 1.0], "kl": [1.0, 0.5, 0.5],
-               "val_loss": [3.1, 2.2, 1.7], "val_nll": [2.1, 1.6, 1.2], "val_kl": [1.0, 0.6, 0.5]}
+    history = {
+        "loss": [3.0, 2.0, 1.5],
+        "nll": [2.0, 1.5, 1.0],
+        "kl": [1.0, 0.5, 0.5],
+        "val_loss": [3.1, 2.2, 1.7],
+        "val_nll": [2.1, 1.6, 1.2],
+        "val_kl": [1.0, 0.6, 0.5],
+    }
     fig = plots.training_curves(history)
     assert [ax.get_title() for ax in fig.axes] == ["loss", "nll", "kl"]
     for ax, key in zip(fig.axes, ("loss", "nll", "kl")):
@@ -136,9 +142,31 @@ def test_training_curves_plot_train_and_validation():
 def test_cli_train_evaluate_plot(tmp_path, data_dir, capsys):
     run = tmp_path / "run"
     args = ["--data-dir", str(data_dir)]
-    assert main(["train", "--out", str(run), "--epochs", "1", "--latent-dim", "2",
-                 "--hidden-units", "16", "--batch-size", "256", "--binarize", "static", "--verbose", "0",
-                 "--train-examples", "2000", *args]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--out",
+                str(run),
+                "--epochs",
+                "1",
+                "--latent-dim",
+                "2",
+                "--hidden-units",
+                "16",
+                "--batch-size",
+                "256",
+                "--binarize",
+                "static",
+                "--verbose",
+                "0",
+                "--train-examples",
+                "2000",
+                *args,
+            ]
+        )
+        == 0
+    )
     latents = tfp_vae.runs.load_latents(run)
     assert latents["codes"].shape == (tfp_vae.runs.LATENT_EXAMPLES, 2)
     assert main(["evaluate", str(run), "--num-samples", "20", "--limit", "50", *args]) == 0
@@ -151,7 +179,17 @@ def test_cli_train_evaluate_plot(tmp_path, data_dir, capsys):
     assert "8/8" in out and "ETA" in out
     assert out.strip().splitlines()[-1].startswith(f"wrote 8 figures to {run / 'plots'}/: ")
     written = sorted(p.name for p in (run / "plots").glob("*.png"))
-    assert written == sorted(f"{n}.png" for n in (
-        "examples", "reconstructions", "prior_samples", "latent_traversals", "training_curves",
-        "latent_manifold", "latent_space", "principal_traversals"))
+    assert written == sorted(
+        f"{n}.png"
+        for n in (
+            "examples",
+            "reconstructions",
+            "prior_samples",
+            "latent_traversals",
+            "training_curves",
+            "latent_manifold",
+            "latent_space",
+            "principal_traversals",
+        )
+    )
     assert all((run / "plots" / n).stat().st_size > 5000 for n in written)

@@ -27,8 +27,7 @@ def _binary(n, seed):
 
 
 def _model(prior, style="regularizer", beta=1.0, kl_samples=2000, **kw):
-    cfg = VAEConfig(prior=prior, kl_style=style, beta=beta, kl_samples=kl_samples, seed=2,
-                    **{**TINY, **kw})
+    cfg = VAEConfig(prior=prior, kl_style=style, beta=beta, kl_samples=kl_samples, seed=2, **{**TINY, **kw})
     return tfp_vae.build_vae(cfg)
 
 
@@ -36,8 +35,11 @@ def _log_normal(z, loc, scale_tril):
     """log N(z; loc, L L^T) by hand: z [..., d], loc [d], scale_tril [d, d] -> [...]."""
     white = np.linalg.solve(scale_tril, (z - loc)[..., None])[..., 0]
     d = loc.shape[-1]
-    return (-0.5 * np.sum(white**2, -1) - np.sum(np.log(np.abs(np.diag(scale_tril))))
-            - 0.5 * d * np.log(2 * np.pi))
+    return (
+        -0.5 * np.sum(white**2, -1)
+        - np.sum(np.log(np.abs(np.diag(scale_tril))))
+        - 0.5 * d * np.log(2 * np.pi)
+    )
 
 
 def _mixture_log_prob(model, z):
@@ -101,8 +103,9 @@ def test_sampled_kl_matches_an_independent_estimate_and_loss_is_nll_plus_beta_kl
     np.testing.assert_allclose(float(terms["loss"]), nll + penalty, rtol=1e-6)
     # The prior's own log_prob is the hand-written density.
     z = np.random.default_rng(1).normal(size=(50, LATENT))
-    np.testing.assert_allclose(model.prior.log_prob(z.astype(np.float32)).numpy(),
-                               HAND[prior](model, z), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(
+        model.prior.log_prob(z.astype(np.float32)).numpy(), HAND[prior](model, z), rtol=1e-4, atol=1e-4
+    )
 
 
 @pytest.fixture(scope="module")
@@ -187,22 +190,27 @@ def test_mlp_body_weights(activation, factor):
     decoder = factor * _dense_count([2, 8, 16]) + _dense_count([16, pixels])
     assert model.encoder.count_params() == encoder
     assert model.decoder.count_params() == decoder
-    hidden = [layer for m in (model.encoder, model.decoder) for layer in m.layers
-              if layer.name.startswith("dense_")]
+    hidden = [
+        layer for m in (model.encoder, model.decoder) for layer in m.layers if layer.name.startswith("dense_")
+    ]
     assert len(hidden) == 4
     assert all(isinstance(layer, Gated) == (activation == "gated") for layer in hidden)
     if activation == "relu":
         assert [w.shape.as_list() for w in model.encoder.weights] == [
-            [784, 16], [16], [16, 8], [8], [8, 5], [5]]
+            [784, 16],
+            [16],
+            [16, 8],
+            [8],
+            [8, 5],
+            [5],
+        ]
 
 
 def test_conv_body_gated_everywhere_but_the_output():
-    cfg = VAEConfig(latent_dim=2, encoder="conv", conv_filters=4, conv_dense=8,
-                    hidden_activation="gated")
+    cfg = VAEConfig(latent_dim=2, encoder="conv", conv_filters=4, conv_dense=8, hidden_activation="gated")
     relu = tfp_vae.build_vae(cfg.replace(hidden_activation="relu"))
     gated = tfp_vae.build_vae(cfg)
-    for r, g in zip(relu.encoder.layers + relu.decoder.layers,
-                    gated.encoder.layers + gated.decoder.layers):
+    for r, g in zip(relu.encoder.layers + relu.decoder.layers, gated.encoder.layers + gated.decoder.layers):
         is_hidden = r.name.startswith(("conv_", "deconv_", "dense"))
         assert isinstance(g, Gated) == is_hidden, r.name
         assert g.count_params() == (2 if is_hidden else 1) * r.count_params(), r.name

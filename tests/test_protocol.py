@@ -43,9 +43,17 @@ class _Snapshots(tf_keras.callbacks.Callback):
 def early_stopped(tmp_path_factory):
     """Noise images at a high learning rate: validation gets worse after the first epochs."""
     out = tmp_path_factory.mktemp("early")
-    cfg = tfp_vae.VAEConfig(**TINY, epochs=8, learning_rate=0.05, validation_examples=32,
-                            early_stopping_patience=2, lr_schedule="plateau", lr_patience=1,
-                            lr_min=0.02, deterministic=True)
+    cfg = tfp_vae.VAEConfig(
+        **TINY,
+        epochs=8,
+        learning_rate=0.05,
+        validation_examples=32,
+        early_stopping_patience=2,
+        lr_schedule="plateau",
+        lr_patience=1,
+        lr_min=0.02,
+        deterministic=True,
+    )
     data = ((grey_images(96, seed=0), None), (grey_images(8, seed=1), None))
     snapshots = _Snapshots()
     model, history = tfp_vae.train(cfg, out, data=data, verbose=0, callbacks=[snapshots])
@@ -89,15 +97,17 @@ def test_plateau_lowers_the_learning_rate_by_its_rule(early_stopped):
     fresh.compile(optimizer=tfp_vae.make_optimizer(cfg))
     RunCheckpoint(out, cfg).restore(fresh)
     assert float(fresh.optimizer.learning_rate) == pytest.approx(
-        LR_SCHEDULES["plateau"].next_lr(cfg, history))
+        LR_SCHEDULES["plateau"].next_lr(cfg, history)
+    )
 
 
 def test_validation_split_is_the_last_training_images_not_the_test_split():
     """Training images all ones, test images all zeros: validation on the held-out ones is easy,
     on the test split it would be far worse than an untrained model (784 ln 2 = 543 nats)."""
     ones, zeros = np.ones([80, 28, 28, 1], np.float32), np.zeros([16, 28, 28, 1], np.float32)
-    cfg = tfp_vae.VAEConfig(**{**TINY, "batch_size": 4}, epochs=2, learning_rate=0.05,
-                            validation_examples=16, deterministic=True)
+    cfg = tfp_vae.VAEConfig(
+        **{**TINY, "batch_size": 4}, epochs=2, learning_rate=0.05, validation_examples=16, deterministic=True
+    )
     model, history = tfp_vae.train(cfg, data=((ones, None), (zeros, None)), verbose=0)
     on_test = float(np.mean(model.loss_terms(zeros)["nll"]))
     assert history["val_nll"][-1] < 300 and on_test > 543
@@ -106,13 +116,31 @@ def test_validation_split_is_the_last_training_images_not_the_test_split():
 def test_max_minutes_and_config_file_resume_mid_warmup_like_an_uninterrupted_run(tmp_path, data_dir):
     """--config plus an override, stopped by --max-minutes after each epoch, resumed: the per-step
     beta and the weights are bit-identical to a run that was never stopped."""
-    cfg = tfp_vae.VAEConfig(**TINY, epochs=2, train_examples=80, validation_examples=16,
-                            kl_schedule="warmup", kl_schedule_epochs=4, deterministic=True)
+    cfg = tfp_vae.VAEConfig(
+        **TINY,
+        epochs=2,
+        train_examples=80,
+        validation_examples=16,
+        kl_schedule="warmup",
+        kl_schedule_epochs=4,
+        deterministic=True,
+    )
     file = tmp_path / "experiment.json"
     file.write_text(cfg.replace(seed=0).to_json())  # the override below restores seed 3
     out = tmp_path / "sliced"
-    command = ["train", "--config", str(file), "--out", str(out), "--seed", "3", "--verbose", "0",
-               "--data-dir", str(data_dir)]
+    command = [
+        "train",
+        "--config",
+        str(file),
+        "--out",
+        str(out),
+        "--seed",
+        "3",
+        "--verbose",
+        "0",
+        "--data-dir",
+        str(data_dir),
+    ]
     assert main([*command, "--max-minutes", "0"]) == 0  # stops after the first epoch
     status = json.loads((out / "status.json").read_text())
     assert status["state"] == "paused" and status["epochs_done"] == 1
@@ -144,8 +172,9 @@ def test_evaluation_resumes_from_its_shards_and_equals_one_call(early_stopped, m
     shards[1].unlink()
     calls = []
     original = evaluation_shards.per_example
-    monkeypatch.setattr(evaluation_shards, "per_example",
-                        lambda *a, **k: calls.append(k["first_index"]) or original(*a, **k))
+    monkeypatch.setattr(
+        evaluation_shards, "per_example", lambda *a, **k: calls.append(k["first_index"]) or original(*a, **k)
+    )
     again, _, _ = evaluation_shards.evaluate_run(model, out, x, **kwargs)
     assert calls == [3]  # only the missing shard was evaluated
     whole = evaluate(model, x, num_samples=6, batch_size=3, seed=model.config.seed)
@@ -168,11 +197,25 @@ def test_experiment_files_hold_the_published_setting():
 
     density = config_file(REPO / "experiments" / "fashion_mnist_density.json")
     assert (density.dataset, density.likelihood, density.binarize, density.encoder) == (
-        "fashion_mnist", "bernoulli", "dynamic", "mlp")
+        "fashion_mnist",
+        "bernoulli",
+        "dynamic",
+        "mlp",
+    )
     assert (density.hidden_units, density.latent_dim, density.batch_size, density.learning_rate) == (
-        (300, 300), 40, 100, 5e-4)
-    assert (density.validation_examples, density.early_stopping_patience, density.kl_schedule,
-            density.kl_schedule_epochs, density.kl, density.epochs) == (10000, 50, "warmup", 100, "exact", 2000)
+        (300, 300),
+        40,
+        100,
+        5e-4,
+    )
+    assert (
+        density.validation_examples,
+        density.early_stopping_patience,
+        density.kl_schedule,
+        density.kl_schedule_epochs,
+        density.kl,
+        density.epochs,
+    ) == (10000, 50, "warmup", 100, "exact", 2000)
     assert density.hidden_activation == "gated" and density.prior == "standard"
     # The VampPrior file is the same experiment with the prior's fields.
     vamp = config_file(REPO / "experiments" / "fashion_mnist_vampprior.json")

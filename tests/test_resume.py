@@ -25,13 +25,36 @@ from tfp_vae import NonFiniteLossError, RunDirError, VAEConfig
 from tfp_vae.runs import atomic_write_text
 
 # 2 epochs of 20 steps on 1,000 real images, validated on the 10,000 test images every epoch.
-FLAGS = ["--train-examples", "1000", "--batch-size", "50", "--hidden-units", "32", "--epochs", "2",
-         "--binarize", "dynamic", "--seed", "5", "--verbose", "0"]
+FLAGS = [
+    "--train-examples",
+    "1000",
+    "--batch-size",
+    "50",
+    "--hidden-units",
+    "32",
+    "--epochs",
+    "2",
+    "--binarize",
+    "dynamic",
+    "--seed",
+    "5",
+    "--verbose",
+    "0",
+]
 
 
 def _command(out, data_dir, *flags):
-    return [sys.executable, "-m", "tfp_vae.cli", "train", "--out", str(out), "--data-dir",
-            str(data_dir), *flags]
+    return [
+        sys.executable,
+        "-m",
+        "tfp_vae.cli",
+        "train",
+        "--out",
+        str(out),
+        "--data-dir",
+        str(data_dir),
+        *flags,
+    ]
 
 
 def _env():
@@ -39,8 +62,9 @@ def _env():
 
 
 def _train_cli(out, data_dir, *flags, timeout=300):
-    return subprocess.run(_command(out, data_dir, *flags), env=_env(), capture_output=True,
-                          text=True, timeout=timeout)
+    return subprocess.run(
+        _command(out, data_dir, *flags), env=_env(), capture_output=True, text=True, timeout=timeout
+    )
 
 
 def _weights(run_dir) -> dict:
@@ -48,7 +72,8 @@ def _weights(run_dir) -> dict:
     arrays = {}
     with h5py.File(Path(run_dir) / "model.weights.h5", "r") as f:
         f.visititems(
-            lambda name, obj: arrays.__setitem__(name, obj[()]) if isinstance(obj, h5py.Dataset) else None)
+            lambda name, obj: arrays.__setitem__(name, obj[()]) if isinstance(obj, h5py.Dataset) else None
+        )
     return arrays
 
 
@@ -86,8 +111,13 @@ def uninterrupted(tmp_path_factory, data_dir):
 
 def test_kill_and_resume_equals_uninterrupted(uninterrupted, tmp_path, data_dir):
     out = tmp_path / "killed"
-    proc = subprocess.Popen(_command(out, data_dir, *FLAGS), env=_env(),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        _command(out, data_dir, *FLAGS),
+        env=_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.time() + 240
     while time.time() < deadline and proc.poll() is None:
         status = _status(out)
@@ -97,8 +127,11 @@ def test_kill_and_resume_equals_uninterrupted(uninterrupted, tmp_path, data_dir)
     assert proc.poll() is None, f"finished before it could be killed: {proc.stderr.read()[-2000:]}"
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait(timeout=30)
-    assert _status(out) == {"state": "training", "epochs_done": 1,
-                            "note": "model.weights.h5 holds the weights after 1 of 2 epoch(s)."}
+    assert _status(out) == {
+        "state": "training",
+        "epochs_done": 1,
+        "note": "model.weights.h5 holds the weights after 1 of 2 epoch(s).",
+    }
     _assert_intact(out)
     assert len(json.loads((out / "history.json").read_text())["loss"]) == 1
 
@@ -111,7 +144,8 @@ def test_kill_and_resume_equals_uninterrupted(uninterrupted, tmp_path, data_dir)
     for name in expected:
         np.testing.assert_array_equal(got[name], expected[name], err_msg=name)
     assert json.loads((out / "history.json").read_text()) == json.loads(
-        (uninterrupted / "history.json").read_text())
+        (uninterrupted / "history.json").read_text()
+    )
     rows = (out / "history.csv").read_text().splitlines()
     assert [r.split(",")[0] for r in rows] == ["epoch", "0", "1"]  # no gaps, no duplicates
     _assert_intact(out)
@@ -145,8 +179,15 @@ def test_deterministic_run_resumes_bit_for_bit(tmp_path):
     """deterministic=True (op determinism, steps outside XLA) resumes bit for bit too; the
     default path's kill -9 test is above. Sampled KL and dynamic binarization draw in every step."""
     data = ((grey_images(40), None), (grey_images(10, seed=1), None))
-    cfg = VAEConfig(epochs=2, batch_size=10, hidden_units=(8,), binarize="dynamic", kl="sampled",
-                    deterministic=True, seed=3)
+    cfg = VAEConfig(
+        epochs=2,
+        batch_size=10,
+        hidden_units=(8,),
+        binarize="dynamic",
+        kl="sampled",
+        deterministic=True,
+        seed=3,
+    )
     whole, _ = tfp_vae.train(cfg, tmp_path / "whole", data=data, verbose=0)
     with pytest.raises(KeyboardInterrupt):
         tfp_vae.train(cfg, tmp_path / "cut", data=data, verbose=0, callbacks=[_InterruptAfter(1)])
@@ -159,20 +200,26 @@ def test_deterministic_run_resumes_bit_for_bit(tmp_path):
 def test_rerun_with_another_config_is_an_error(uninterrupted):
     config = tfp_vae.load_config(uninterrupted).replace(hidden_units=(64,))
     data = ((grey_images(4), None), (grey_images(4, seed=1), None))
-    with pytest.raises(RunDirError, match=r"holds a run with another config \(hidden_units: \[32\] "
-                       r"-> \[64\]\)\. Rerun with the flags it was trained with .* new --out"):
+    with pytest.raises(
+        RunDirError,
+        match=r"holds a run with another config \(hidden_units: \[32\] "
+        r"-> \[64\]\)\. Rerun with the flags it was trained with .* new --out",
+    ):
         tfp_vae.train(config, uninterrupted, data=data, verbose=0)
     assert _status(uninterrupted)["state"] == "complete"  # untouched
 
 
 def test_non_finite_loss_stops_with_epoch_and_step(tmp_path, data_dir):
     out = tmp_path / "diverged"
-    flags = [*FLAGS[:FLAGS.index("--binarize")], "--learning-rate", "1e8", "--seed", "5", "--verbose", "0"]
+    flags = [*FLAGS[: FLAGS.index("--binarize")], "--learning-rate", "1e8", "--seed", "5", "--verbose", "0"]
     run = _train_cli(out, data_dir, *flags)
     assert run.returncode == 2, run.stderr[-3000:]
-    message = re.search(r"error: training stopped: the loss became (nan|inf) at epoch 1, "
-                        r"(step \d+|one of steps \d+-\d+) of 20; "
-                        r".* keeps the last good weights, those after 0 epoch", run.stderr)
+    message = re.search(
+        r"error: training stopped: the loss became (nan|inf) at epoch 1, "
+        r"(step \d+|one of steps \d+-\d+) of 20; "
+        r".* keeps the last good weights, those after 0 epoch",
+        run.stderr,
+    )
     assert message, run.stderr[-3000:]
     status = _status(out)
     assert status["state"] == "stopped" and f"{message.group(2)} of 20" in status["reason"]
@@ -207,8 +254,11 @@ def test_nan_keeps_the_last_good_epoch(tmp_path):
     data = ((grey_images(60), None), (grey_images(20, seed=1), None))
     cfg = VAEConfig(epochs=3, batch_size=10, hidden_units=(8,), seed=2)
     poison = _PoisonAt(1, 2)
-    with pytest.raises(NonFiniteLossError, match=r"loss became nan at epoch 2, step 3 of 6; .* those "
-                       r"after 1 epoch\(s\)"):
+    with pytest.raises(
+        NonFiniteLossError,
+        match=r"loss became nan at epoch 2, step 3 of 6; .* those "
+        r"after 1 epoch\(s\)",
+    ):
         tfp_vae.train(cfg, tmp_path, data=data, verbose=0, callbacks=[poison])
     kept = tfp_vae.load(tmp_path)
     for a, b in zip(kept.get_weights(), poison.good):

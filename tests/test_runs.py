@@ -6,9 +6,13 @@ import tfp_vae
 from conftest import grey_images
 
 
-@pytest.mark.parametrize("encoder, likelihood, style", [
-    ("mlp", "bernoulli", "regularizer"), ("conv", "beta", "add_loss"),
-])
+@pytest.mark.parametrize(
+    "encoder, likelihood, style",
+    [
+        ("mlp", "bernoulli", "regularizer"),
+        ("conv", "beta", "add_loss"),
+    ],
+)
 def test_save_load_gives_identical_distributions(tmp_path, encoder, likelihood, style):
     cfg = tfp_vae.VAEConfig(encoder=encoder, likelihood=likelihood, kl_style=style, latent_dim=3, seed=3)
     model = tfp_vae.build_vae(cfg)

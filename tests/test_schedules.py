@@ -90,7 +90,8 @@ def test_warmup_moves_every_step():
     model = _model(beta=1.0, kl_schedule="warmup", kl_schedule_epochs=2)
     seen = []
     probe = tf_keras.callbacks.LambdaCallback(
-        on_train_batch_end=lambda b, logs: seen.append(float(model.encoder.divergence.beta)))
+        on_train_batch_end=lambda b, logs: seen.append(float(model.encoder.divergence.beta))
+    )
     model.compile(optimizer=tf_keras.optimizers.Adam(0.0), steps_per_execution=1)
     model.fit(grey_images(32, seed=8), epochs=2, batch_size=8, verbose=0, callbacks=[probe])
     np.testing.assert_allclose(seen, [(t + 1) / 8 for t in range(8)], rtol=1e-6)
@@ -112,11 +113,14 @@ def test_constant_schedule_records_nothing_extra():
     assert float(model.encoder.divergence.beta) == 0.5
 
 
-@pytest.mark.parametrize("change, message", [
-    ({"kl_schedule": "cosine"}, "unknown KL schedule"),
-    ({"kl_schedule_epochs": 0}, "kl_schedule_epochs"),
-    ({"capacity_max": -1.0}, "capacity_max"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"kl_schedule": "cosine"}, "unknown KL schedule"),
+        ({"kl_schedule_epochs": 0}, "kl_schedule_epochs"),
+        ({"capacity_max": -1.0}, "capacity_max"),
+    ],
+)
 def test_bad_schedule_settings_are_named(change, message):
     with pytest.raises(tfp_vae.ConfigError, match=message):
         tfp_vae.VAEConfig(**change)
@@ -124,8 +128,18 @@ def test_bad_schedule_settings_are_named(change, message):
 
 def test_schedule_fields_round_trip_and_have_cli_flags():
     args = build_parser().parse_args(
-        ["train", "--out", "x", "--kl-schedule", "capacity", "--kl-schedule-epochs", "7",
-         "--capacity-max", "12.5"])
+        [
+            "train",
+            "--out",
+            "x",
+            "--kl-schedule",
+            "capacity",
+            "--kl-schedule-epochs",
+            "7",
+            "--capacity-max",
+            "12.5",
+        ]
+    )
     cfg = config_from_args(args)
     assert (cfg.kl_schedule, cfg.kl_schedule_epochs, cfg.capacity_max) == ("capacity", 7, 12.5)
     assert tfp_vae.VAEConfig.from_json(cfg.to_json()) == cfg

@@ -8,14 +8,16 @@ import tfp_vae
 from conftest import grey_images
 from tfp_vae.plots import active_units_vs_beta, rate_distortion, traversal_mosaic, traversals_by_beta
 
-TABLE = pd.DataFrame({
-    "beta": [0.5, 0.5, 1.0, 1.0, 4.0, 4.0],
-    "seed": [0, 1, 0, 1, 0, 1],
-    "latent_dim": [8] * 6,
-    "nll": [200.0, 202.0, 210.0, 212.0, 240.0, 244.0],
-    "kl": [30.0, 32.0, 20.0, 22.0, 8.0, 8.0],
-    "active_units": [8, 7, 6, 6, 3, 2],
-})
+TABLE = pd.DataFrame(
+    {
+        "beta": [0.5, 0.5, 1.0, 1.0, 4.0, 4.0],
+        "seed": [0, 1, 0, 1, 0, 1],
+        "latent_dim": [8] * 6,
+        "nll": [200.0, 202.0, 210.0, 212.0, 240.0, 244.0],
+        "kl": [30.0, 32.0, 20.0, 22.0, 8.0, 8.0],
+        "active_units": [8, 7, 6, 6, 3, 2],
+    }
+)
 
 
 def test_rate_distortion_plots_seed_means_with_sd_bars():
@@ -56,8 +58,10 @@ def test_missing_columns_and_empty_tables_are_named():
 
 
 def test_traversals_one_panel_per_beta_rows_are_most_active_dims():
-    models = {beta: tfp_vae.build_vae(latent_dim=5, hidden_units=(16,), beta=beta, seed=i)
-              for i, beta in enumerate((4.0, 0.5))}
+    models = {
+        beta: tfp_vae.build_vae(latent_dim=5, hidden_units=(16,), beta=beta, seed=i)
+        for i, beta in enumerate((4.0, 0.5))
+    }
     x = grey_images(20, seed=1)
     mosaic, ranked = traversal_mosaic(models[0.5], x, dims=3, steps=5)
     assert mosaic.shape == (3 * 28, 5 * 28)
@@ -72,8 +76,10 @@ def test_traversals_one_panel_per_beta_rows_are_most_active_dims():
 def test_family_comparisons_have_one_row_per_model_and_draw():
     from tfp_vae.plots import compare_reconstructions, compare_samples
 
-    models = {family: tfp_vae.build_vae(latent_dim=3, hidden_units=(16,), likelihood=family)
-              for family in ("continuous_bernoulli", "beta")}
+    models = {
+        family: tfp_vae.build_vae(latent_dim=3, hidden_units=(16,), likelihood=family)
+        for family in ("continuous_bernoulli", "beta")
+    }
     raw = np.random.default_rng(0).integers(0, 256, size=(10, 28, 28, 1), dtype=np.uint8)
     fig = compare_reconstructions(models, raw, n=5)
     assert len(fig.axes) == 3 * 5  # originals + one row per model

@@ -21,20 +21,25 @@ BASE = tfp_vae.VAEConfig(latent_dim=2, hidden_units=(16, 8), epochs=1, batch_siz
 def test_grid_is_the_product_named_by_its_values():
     points = sw.grid_points(BASE, {"seed": [0, 1], "beta": [0.5, 4.0], "hidden_units": [(8, 4)]})
     assert [p.name for p in points] == [
-        "beta=0.5,hidden_units=8x4,seed=0", "beta=0.5,hidden_units=8x4,seed=1",
-        "beta=4,hidden_units=8x4,seed=0", "beta=4,hidden_units=8x4,seed=1",
+        "beta=0.5,hidden_units=8x4,seed=0",
+        "beta=0.5,hidden_units=8x4,seed=1",
+        "beta=4,hidden_units=8x4,seed=0",
+        "beta=4,hidden_units=8x4,seed=1",
     ]
     assert points[3].config == BASE.replace(beta=4.0, seed=1, hidden_units=(8, 4))
     assert points[3].values == {"beta": 4.0, "hidden_units": (8, 4), "seed": 1}
 
 
-@pytest.mark.parametrize("grid, message", [
-    ({}, "grid is empty"),
-    ({"betta": [1.0]}, "'betta' is not a VAEConfig field"),
-    ({"beta": []}, "non-empty list"),
-    ({"beta": [1.0, -2.0]}, r"sweep point beta=-2: VAEConfig.beta=-2.0"),
-    ({"beta": [1.0, 1.0]}, "repeats a value"),
-])
+@pytest.mark.parametrize(
+    "grid, message",
+    [
+        ({}, "grid is empty"),
+        ({"betta": [1.0]}, "'betta' is not a VAEConfig field"),
+        ({"beta": []}, "non-empty list"),
+        ({"beta": [1.0, -2.0]}, r"sweep point beta=-2: VAEConfig.beta=-2.0"),
+        ({"beta": [1.0, 1.0]}, "repeats a value"),
+    ],
+)
 def test_bad_grids_are_named(grid, message):
     with pytest.raises(tfp_vae.ConfigError, match=message):
         sw.grid_points(BASE, grid)
@@ -55,7 +60,8 @@ def test_shard_assignment_ignores_the_order_the_grid_was_written_in():
     b = sw.grid_points(BASE, {"seed": [1, 0], "beta": [4.0, 0.5, 1.0]})
     for i in (1, 2, 3):
         assert sorted(p.name for p in sw.shard_points(a, (i, 3))) == sorted(
-            p.name for p in sw.shard_points(b, (i, 3)))
+            p.name for p in sw.shard_points(b, (i, 3))
+        )
     # The split is fixed: shard 1 of 2 takes ranks 0, 2, 4 of the sorted names.
     names = [p.name for p in sw.shard_points(a, (1, 2))]
     assert names == ["beta=0.5,seed=0", "beta=1,seed=0", "beta=4,seed=0"]
@@ -69,10 +75,22 @@ def test_bad_shard_is_named(text):
 
 
 def test_cli_grid_values_take_the_field_type():
-    grid = sw.parse_grid([["beta", "0.5", "4"], ["seed", "0", "1"], ["hidden-units", "32,16", "8"],
-                          ["binarize", "none", "static"], ["encoder", "conv"]])
-    assert grid == {"beta": [0.5, 4.0], "seed": [0, 1], "hidden_units": [(32, 16), (8,)],
-                    "binarize": [None, "static"], "encoder": ["conv"]}
+    grid = sw.parse_grid(
+        [
+            ["beta", "0.5", "4"],
+            ["seed", "0", "1"],
+            ["hidden-units", "32,16", "8"],
+            ["binarize", "none", "static"],
+            ["encoder", "conv"],
+        ]
+    )
+    assert grid == {
+        "beta": [0.5, 4.0],
+        "seed": [0, 1],
+        "hidden_units": [(32, 16), (8,)],
+        "binarize": [None, "static"],
+        "encoder": ["conv"],
+    }
     with pytest.raises(tfp_vae.ConfigError, match="cannot read 'x' as int"):
         sw.parse_grid([["seed", "x"]])
 
@@ -93,8 +111,19 @@ def test_sweep_writes_a_table_resumes_and_skips_finished_points(tmp_path, data_d
     assert trained == ["beta=0.5,seed=0", "beta=2,seed=0"]
     on_disk = pd.read_csv(tmp_path / sw.RESULTS_CSV)
     assert list(on_disk["run"]) == ["beta=0.5,seed=0", "beta=2,seed=0"]
-    for column in ("beta", "seed", "latent_dim", "hidden_units", "elbo", "nll", "kl", "iwae",
-                   "active_units", "active_directions", "train_seconds"):
+    for column in (
+        "beta",
+        "seed",
+        "latent_dim",
+        "hidden_units",
+        "elbo",
+        "nll",
+        "kl",
+        "iwae",
+        "active_units",
+        "active_directions",
+        "train_seconds",
+    ):
         assert column in on_disk.columns, column
     assert on_disk["hidden_units"].tolist() == ["16x8", "16x8"]
     # elbo at beta = 1 whatever the training beta; iwae >= elbo (K = 4 draws).
@@ -110,8 +139,9 @@ def test_sweep_writes_a_table_resumes_and_skips_finished_points(tmp_path, data_d
     sw.sweep(BASE, grid, tmp_path, num_samples=4, data=data, verbose=0)
     assert trained == []
     (tmp_path / "beta=0.5,seed=0" / sw.METRICS_FILE).unlink()
-    table = sw.sweep(BASE, {"beta": [0.5, 2.0, 1.0], "seed": [0]}, tmp_path, num_samples=4, data=data,
-                     verbose=0)
+    table = sw.sweep(
+        BASE, {"beta": [0.5, 2.0, 1.0], "seed": [0]}, tmp_path, num_samples=4, data=data, verbose=0
+    )
     assert trained == ["beta=0.5,seed=0", "beta=1,seed=0"]
     assert list(table["run"]) == ["beta=0.5,seed=0", "beta=1,seed=0", "beta=2,seed=0"]  # by beta
 
@@ -121,11 +151,38 @@ def test_sweep_writes_a_table_resumes_and_skips_finished_points(tmp_path, data_d
 
 
 def test_shards_fill_one_folder_through_the_cli(tmp_path, data_dir, capsys):
-    argv = ["sweep", "--out", str(tmp_path), "--grid", "beta", "4", "0.5", "--grid", "seed", "0",
-            "--latent-dim", "2", "--hidden-units", "16", "--epochs", "1", "--binarize", "static",
-            "--deterministic", "true",
-            "--num-samples", "3", "--train-examples", "64", "--test-examples", "32",
-            "--data-dir", str(data_dir), "--verbose", "0"]
+    argv = [
+        "sweep",
+        "--out",
+        str(tmp_path),
+        "--grid",
+        "beta",
+        "4",
+        "0.5",
+        "--grid",
+        "seed",
+        "0",
+        "--latent-dim",
+        "2",
+        "--hidden-units",
+        "16",
+        "--epochs",
+        "1",
+        "--binarize",
+        "static",
+        "--deterministic",
+        "true",
+        "--num-samples",
+        "3",
+        "--train-examples",
+        "64",
+        "--test-examples",
+        "32",
+        "--data-dir",
+        str(data_dir),
+        "--verbose",
+        "0",
+    ]
     assert main(argv + ["--shard", "2/2"]) == 0
     first = pd.read_csv(tmp_path / sw.RESULTS_CSV)
     assert list(first["run"]) == ["beta=4,seed=0"]  # sorted names: beta=0.5,... then beta=4,...
@@ -143,8 +200,16 @@ def test_shards_fill_one_folder_through_the_cli(tmp_path, data_dir, capsys):
 def test_rate_falls_as_beta_grows_on_fashion_mnist(tmp_path, data_dir):
     """A short real sweep: the rate (KL at beta = 1, nats per test image) orders with beta."""
     base = tfp_vae.VAEConfig(latent_dim=8, epochs=2, batch_size=64, binarize="static")
-    table = sw.sweep(base, {"beta": [0.25, 1.0, 4.0]}, tmp_path, num_samples=10,
-                     train_examples=4000, test_examples=500, data_dir=data_dir, verbose=0)
+    table = sw.sweep(
+        base,
+        {"beta": [0.25, 1.0, 4.0]},
+        tmp_path,
+        num_samples=10,
+        train_examples=4000,
+        test_examples=500,
+        data_dir=data_dir,
+        verbose=0,
+    )
     kl = table.sort_values("beta")["kl"].tolist()
     nll = table.sort_values("beta")["nll"].tolist()
     assert kl[0] > kl[1] > kl[2] > 0, kl

@@ -32,9 +32,26 @@ def test_training_lowers_test_negative_elbo_and_beats_mean_image(fashion_bernoul
 
 def test_cli_train_writes_a_run_directory(data_dir, tmp_path):
     out = tmp_path / "run"
-    cmd = [sys.executable, "-m", "tfp_vae.cli", "train", "--out", str(out), "--epochs", "1",
-           "--batch-size", "512", "--latent-dim", "3", "--beta", "0.5", "--verbose", "0",
-           "--data-dir", str(data_dir)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "tfp_vae.cli",
+        "train",
+        "--out",
+        str(out),
+        "--epochs",
+        "1",
+        "--batch-size",
+        "512",
+        "--latent-dim",
+        "3",
+        "--beta",
+        "0.5",
+        "--verbose",
+        "0",
+        "--data-dir",
+        str(data_dir),
+    ]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
     config = tfp_vae.load_config(out)
@@ -52,8 +69,20 @@ def test_cli_help_and_bad_flags(capsys):
         main(["train", "--help"])
     assert done.value.code == 0
     stdout = capsys.readouterr().out
-    for flag in ("--latent-dim", "--encoder", "--likelihood", "--kl ", "--kl-style", "--kl-samples",
-                 "--beta", "--epochs", "--batch-size", "--learning-rate", "--seed", "--data-dir"):
+    for flag in (
+        "--latent-dim",
+        "--encoder",
+        "--likelihood",
+        "--kl ",
+        "--kl-style",
+        "--kl-samples",
+        "--beta",
+        "--epochs",
+        "--batch-size",
+        "--learning-rate",
+        "--seed",
+        "--data-dir",
+    ):
         assert flag in stdout, flag
     assert "'none' fits grey levels (default here: {'bernoulli': 'dynamic'}" in " ".join(stdout.split())
     assert main(["train", "--out", "x", "--beta", "-1"]) == 2

@@ -73,8 +73,7 @@ class RunCheckpoint:
             epoch, folder = int(record["epoch"]), record["dir"]
         except (ValueError, KeyError, TypeError) as err:
             raise RunDirError(
-                f"{path} is unreadable ({err}); delete {path.parent} to restart "
-                "training from scratch."
+                f"{path} is unreadable ({err}); delete {path.parent} to restart training from scratch."
             ) from err
         if folder != _epoch_dir(epoch) or not (path.parent / folder).is_dir():
             raise RunDirError(
@@ -139,15 +138,25 @@ class RunCheckpoint:
             runs.save(model, self.write_dir)
         runs.save_history(history, self.write_dir)
         finished = stop_reason(self.config, history)
-        state = ("complete" if finished else "paused" if paused
-                 else "stopped" if getattr(model, "stop_training", False) else "training")
+        state = (
+            "complete"
+            if finished
+            else "paused"
+            if paused
+            else "stopped"
+            if getattr(model, "stop_training", False)
+            else "training"
+        )
         if best is None:
-            note = (f"model.weights.h5 holds the weights after {epoch} of {self.config.epochs} "
-                    "epoch(s)" + (" (a callback stopped training)." if state == "stopped" else "."))
+            note = f"model.weights.h5 holds the weights after {epoch} of {self.config.epochs} epoch(s)" + (
+                " (a callback stopped training)." if state == "stopped" else "."
+            )
             fields: dict[str, Any] = {}
         else:
-            note = (f"model.weights.h5 holds the weights after epoch {kept} of {epoch}, the best by "
-                    "validation negative ELBO (val_nll + val_kl).")
+            note = (
+                f"model.weights.h5 holds the weights after epoch {kept} of {epoch}, the best by "
+                "validation negative ELBO (val_nll + val_kl)."
+            )
             fields = {"best_epoch": kept, "best_val_neg_elbo": float(criterion(history)[best])}
         reason = finished or paused
         if reason:
@@ -155,8 +164,7 @@ class RunCheckpoint:
         self.set_status(state, epochs_done=epoch, **fields, note=note)
 
     def set_status(self, state: str, **fields) -> None:
-        runs.atomic_write_text(self.write_dir / STATUS_FILE,
-                               json.dumps({"state": state, **fields}, indent=2))
+        runs.atomic_write_text(self.write_dir / STATUS_FILE, json.dumps({"state": state, **fields}, indent=2))
 
 
 class CommitEachEpoch(tf_keras.callbacks.Callback):
@@ -206,10 +214,13 @@ class CommitEachEpoch(tf_keras.callbacks.Callback):
         if self.checkpoint is None:
             kept = "no run directory was given, so nothing was saved"
         else:
-            self.checkpoint.set_status("stopped", reason=f"non-finite loss ({loss}) at {where}",
-                                       epochs_done=good_epochs)
-            kept = (f"{self.checkpoint.write_dir} keeps the last good weights, those after "
-                    f"{good_epochs} epoch(s) (model.weights.h5 and its checkpoint)")
+            self.checkpoint.set_status(
+                "stopped", reason=f"non-finite loss ({loss}) at {where}", epochs_done=good_epochs
+            )
+            kept = (
+                f"{self.checkpoint.write_dir} keeps the last good weights, those after "
+                f"{good_epochs} epoch(s) (model.weights.h5 and its checkpoint)"
+            )
         raise NonFiniteLossError(
             f"training stopped: the loss became {loss} at {where}; {kept}. Lower the learning "
             "rate or set clip_norm (--clip-norm), and train into a new run directory."

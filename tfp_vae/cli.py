@@ -60,8 +60,10 @@ def add_config_flags(parser: argparse.ArgumentParser) -> None:
         default = field.default
         kwargs: dict[str, Any] = {"default": None, "help": f"{field.metadata['help']} (default: {default})"}
         if field.name == "binarize":
-            kwargs["help"] = (f"{field.metadata['help']} 'none' fits grey levels (default here: "
-                              f"{CLI_BINARIZE} by likelihood, else none)")
+            kwargs["help"] = (
+                f"{field.metadata['help']} 'none' fits grey levels (default here: "
+                f"{CLI_BINARIZE} by likelihood, else none)"
+            )
         if isinstance(default, tuple):
             kwargs.update(type=int, nargs="+", metavar="N")
         elif isinstance(default, bool):
@@ -115,13 +117,17 @@ def config_file_fields(path) -> tuple[VAEConfig, set]:
     try:
         text = Path(path).read_text()
     except OSError as err:
-        raise ConfigError(f"--config {path}: cannot read it ({err.strerror}); give the path of a "
-                          "config JSON file, e.g. experiments/fashion_mnist_density.json.") from err
+        raise ConfigError(
+            f"--config {path}: cannot read it ({err.strerror}); give the path of a "
+            "config JSON file, e.g. experiments/fashion_mnist_density.json."
+        ) from err
     try:
         config = VAEConfig.from_json(text)
     except ConfigError as err:
-        raise ConfigError(f"--config {path}: {err} Correct or remove that entry of the file (its "
-                          "format is a run directory's config.json).") from err
+        raise ConfigError(
+            f"--config {path}: {err} Correct or remove that entry of the file (its "
+            "format is a run directory's config.json)."
+        ) from err
     return config, set(json.loads(text))
 
 
@@ -133,11 +139,20 @@ def _train(args) -> int:
     config = config_from_args(args, base)
     if "binarize" not in given:  # a file's own binarize wins over the command line's default
         config = with_cli_binarize(config, args)
-    _, history = train(config, out_dir=args.out, data_dir=args.data_dir, verbose=args.verbose,
-                       strategy=args.strategy, tensorboard=args.tensorboard, max_minutes=args.max_minutes)
+    _, history = train(
+        config,
+        out_dir=args.out,
+        data_dir=args.data_dir,
+        verbose=args.verbose,
+        strategy=args.strategy,
+        tensorboard=args.tensorboard,
+        max_minutes=args.max_minutes,
+    )
     last = {k: float(f"{v[-1]:.6g}") for k, v in history.items()}
-    print(f"trained {len(history.get('loss', []))} of {config.epochs} epoch(s) into {args.out} "
-          f"(why it stopped: {args.out}/{STATUS_FILE}); last epoch (nats per example): {last}")
+    print(
+        f"trained {len(history.get('loss', []))} of {config.epochs} epoch(s) into {args.out} "
+        f"(why it stopped: {args.out}/{STATUS_FILE}); last epoch (nats per example): {last}"
+    )
     return 0
 
 
@@ -146,18 +161,26 @@ def _sweep(args) -> int:
 
     grid = parse_grid(args.grid)
     table = sweep(
-        with_cli_binarize(config_from_args(args), args, grid), grid, args.out, shard=parse_shard(args.shard),
-        num_samples=args.num_samples, eval_batch_size=args.eval_batch_size,
-        train_examples=args.train_examples or None, test_examples=args.test_examples,
-        data_dir=args.data_dir, verbose=1 if args.verbose else 0,
+        with_cli_binarize(config_from_args(args), args, grid),
+        grid,
+        args.out,
+        shard=parse_shard(args.shard),
+        num_samples=args.num_samples,
+        eval_batch_size=args.eval_batch_size,
+        train_examples=args.train_examples or None,
+        test_examples=args.test_examples,
+        data_dir=args.data_dir,
+        verbose=1 if args.verbose else 0,
         disentanglement_points=tuple(args.disentanglement_points),
         factor_vae_votes=tuple(args.factor_vae_votes),
     )
     columns = ["run", *(m for m in TABLE_METRICS + FACTOR_METRICS if m in table.columns)]
     if len(table):
         print(table[columns].to_string(index=False))
-    print(f"wrote {len(table)} finished point(s) (nats per test image) to {args.out}/results.csv "
-          f"and their run directories under {args.out}/")
+    print(
+        f"wrote {len(table)} finished point(s) (nats per test image) to {args.out}/results.csv "
+        f"and their run directories under {args.out}/"
+    )
     return 0
 
 
@@ -168,13 +191,22 @@ def _evaluate(args) -> int:
 
     model = runs.load(args.run_dir)
     _, (x_test, _) = load_data_for(model.config, args.data_dir, run_dir=args.run_dir)
-    x_test = x_test[:args.limit] if args.limit else x_test
-    metrics, path, shards = evaluate_run(model, args.run_dir, x_test, num_samples=args.num_samples,
-                                         batch_size=args.batch_size, verbose=args.verbose)
+    x_test = x_test[: args.limit] if args.limit else x_test
+    metrics, path, shards = evaluate_run(
+        model,
+        args.run_dir,
+        x_test,
+        num_samples=args.num_samples,
+        batch_size=args.batch_size,
+        verbose=args.verbose,
+    )
     print(f"{len(x_test)} test images, K = {args.num_samples} importance samples (nats per example)")
     for key in ("elbo", "nll", "kl", "iwae", "iwae_standard_error", "bits_per_dim", "active_units"):
-        print(f"  {key:<20}{metrics[key]:>12.4f}" if key != "active_units"
-              else f"  {key:<20}{metrics[key]:>7d} of {model.config.latent_dim}")
+        print(
+            f"  {key:<20}{metrics[key]:>12.4f}"
+            if key != "active_units"
+            else f"  {key:<20}{metrics[key]:>7d} of {model.config.latent_dim}"
+        )
     print(f"metrics written to {path}; per-image shards in {shards}")
     return 0
 
@@ -216,27 +248,50 @@ def build_parser() -> argparse.ArgumentParser:
         "on the last --validation-examples training images, or on the test split if 0. Rerunning "
         "the same command resumes after the last completed epoch.",
     )
-    train.add_argument("--config", default=None, metavar="FILE.json",
-                       help="start from this config file (a run directory's config.json format, "
-                       "e.g. experiments/fashion_mnist_density.json); flags override single fields")
-    train.add_argument("--max-minutes", type=float, default=None, metavar="M",
-                       help="stop cleanly after the epoch that passes M minutes; rerun the same "
-                       "command to resume (default: no limit)")
+    train.add_argument(
+        "--config",
+        default=None,
+        metavar="FILE.json",
+        help="start from this config file (a run directory's config.json format, "
+        "e.g. experiments/fashion_mnist_density.json); flags override single fields",
+    )
+    train.add_argument(
+        "--max-minutes",
+        type=float,
+        default=None,
+        metavar="M",
+        help="stop cleanly after the epoch that passes M minutes; rerun the same "
+        "command to resume (default: no limit)",
+    )
     train.add_argument("--out", required=True, help="run directory to write (created if missing)")
-    data_help = ("folder with the four IDX .gz files (default: $TFP_VAE_DATA_DIR, "
-                 "then ~/.keras/datasets/<data set>/, then download)")
+    data_help = (
+        "folder with the four IDX .gz files (default: $TFP_VAE_DATA_DIR, "
+        "then ~/.keras/datasets/<data set>/, then download)"
+    )
     train.add_argument("--data-dir", default=None, help=data_help)
-    train.add_argument("--verbose", type=int, default=1, choices=[0, 1, 2],
-                       help="Keras progress output: 0 silent, 1 progress bar, 2 one line per epoch "
-                       "and TensorFlow's own log lines")
-    train.add_argument("--tensorboard", action="store_true",
-                       help="write TensorBoard logs (loss, nll, kl, beta per epoch; reconstructions "
-                       "and prior samples) into OUT/tensorboard/")
+    train.add_argument(
+        "--verbose",
+        type=int,
+        default=1,
+        choices=[0, 1, 2],
+        help="Keras progress output: 0 silent, 1 progress bar, 2 one line per epoch "
+        "and TensorFlow's own log lines",
+    )
+    train.add_argument(
+        "--tensorboard",
+        action="store_true",
+        help="write TensorBoard logs (loss, nll, kl, beta per epoch; reconstructions "
+        "and prior samples) into OUT/tensorboard/",
+    )
     from tfp_vae.distribute import STRATEGIES
 
-    train.add_argument("--strategy", default="default", choices=sorted(STRATEGIES),
-                       help="tf.distribute strategy: 'mirrored' uses every GPU of this machine, "
-                       "'multiworker' several machines described by $TF_CONFIG (default: one device)")
+    train.add_argument(
+        "--strategy",
+        default="default",
+        choices=sorted(STRATEGIES),
+        help="tf.distribute strategy: 'mirrored' uses every GPU of this machine, "
+        "'multiworker' several machines described by $TF_CONFIG (default: one device)",
+    )
     add_config_flags(train)
     train.set_defaults(run=_train)
 
@@ -248,31 +303,66 @@ def build_parser() -> argparse.ArgumentParser:
         "Rerunning skips finished points. Config flags set the base config of every point.",
     )
     sweep.add_argument("--out", required=True, help="sweep folder (shared by all shards)")
-    sweep.add_argument("--grid", action="append", nargs="+", required=True, metavar="FIELD VALUE",
-                       help="a config field and its values, e.g. --grid beta 0.5 1 4 --grid seed 0 1 "
-                       "(tuple fields take comma-separated integers: --grid hidden_units 256,64 512)")
-    sweep.add_argument("--shard", default="1/1",
-                       help="run only shard i of n (e.g. 2/4): splits the points across machines "
-                       "sharing --out (default: 1/1, all points)")
-    sweep.add_argument("--num-samples", type=int, default=1000,
-                       help="importance samples K for the iwae estimate (default: 1000)")
-    sweep.add_argument("--eval-batch-size", type=int, default=None,
-                       help="test images per evaluation chunk (default: evaluate's own)")
+    sweep.add_argument(
+        "--grid",
+        action="append",
+        nargs="+",
+        required=True,
+        metavar="FIELD VALUE",
+        help="a config field and its values, e.g. --grid beta 0.5 1 4 --grid seed 0 1 "
+        "(tuple fields take comma-separated integers: --grid hidden_units 256,64 512)",
+    )
+    sweep.add_argument(
+        "--shard",
+        default="1/1",
+        help="run only shard i of n (e.g. 2/4): splits the points across machines "
+        "sharing --out (default: 1/1, all points)",
+    )
+    sweep.add_argument(
+        "--num-samples",
+        type=int,
+        default=1000,
+        help="importance samples K for the iwae estimate (default: 1000)",
+    )
+    sweep.add_argument(
+        "--eval-batch-size",
+        type=int,
+        default=None,
+        help="test images per evaluation chunk (default: evaluate's own)",
+    )
     # --train-examples comes with the config flags (VAEConfig.train_examples).
-    sweep.add_argument("--test-examples", type=int, default=None,
-                       help="evaluate on the first N test images only (default: all)")
+    sweep.add_argument(
+        "--test-examples",
+        type=int,
+        default=None,
+        help="evaluate on the first N test images only (default: all)",
+    )
     sweep.add_argument("--data-dir", default=None, help=data_help)
     # disentanglement metrics (data sets with known factors: dsprites, dsprites_small)
-    sweep.add_argument("--disentanglement-points", type=int, nargs=2, default=[10_000, 5_000],
-                       metavar=("TRAIN", "TEST"),
-                       help="images for mig / dci / sap, drawn from the whole factor grid "
-                       "(default: 10000 5000, as disentanglement_lib)")
-    sweep.add_argument("--factor-vae-votes", type=int, nargs=2, default=[10_000, 5_000],
-                       metavar=("TRAIN", "EVAL"),
-                       help="votes of 64 images each for the FactorVAE score (default: 10000 5000)")
-    sweep.add_argument("--verbose", type=int, default=1, choices=[0, 1, 2],
-                       help="1 shows a progress bar over the points, 0 is silent, 2 also shows "
-                       "TensorFlow's own log lines")
+    sweep.add_argument(
+        "--disentanglement-points",
+        type=int,
+        nargs=2,
+        default=[10_000, 5_000],
+        metavar=("TRAIN", "TEST"),
+        help="images for mig / dci / sap, drawn from the whole factor grid "
+        "(default: 10000 5000, as disentanglement_lib)",
+    )
+    sweep.add_argument(
+        "--factor-vae-votes",
+        type=int,
+        nargs=2,
+        default=[10_000, 5_000],
+        metavar=("TRAIN", "EVAL"),
+        help="votes of 64 images each for the FactorVAE score (default: 10000 5000)",
+    )
+    sweep.add_argument(
+        "--verbose",
+        type=int,
+        default=1,
+        choices=[0, 1, 2],
+        help="1 shows a progress bar over the points, 0 is silent, 2 also shows TensorFlow's own log lines",
+    )
     add_config_flags(sweep)
     sweep.set_defaults(run=_sweep)
 
@@ -284,29 +374,44 @@ def build_parser() -> argparse.ArgumentParser:
         "resumes when rerun (as long as the weights and the test images are the same).",
     )
     evaluate.add_argument("run_dir", metavar="RUN_DIR")
-    evaluate.add_argument("--num-samples", type=int, default=1000,
-                          help="importance samples K per image for the IWAE estimate (default: 1000)")
+    evaluate.add_argument(
+        "--num-samples",
+        type=int,
+        default=1000,
+        help="importance samples K per image for the IWAE estimate (default: 1000)",
+    )
     evaluate.add_argument("--batch-size", type=int, default=100, help="test images per chunk (default: 100)")
     evaluate.add_argument("--limit", type=int, default=None, help="evaluate only the first N test images")
-    evaluate.add_argument("--verbose", type=int, default=1, choices=[0, 1],
-                          help="1 shows a progress bar with an ETA over the test images, 0 is silent")
+    evaluate.add_argument(
+        "--verbose",
+        type=int,
+        default=1,
+        choices=[0, 1],
+        help="1 shows a progress bar with an ETA over the test images, 0 is silent",
+    )
     evaluate.add_argument("--data-dir", default=None, help=data_help)
     evaluate.set_defaults(run=_evaluate, lock="evaluating")
 
     plot = sub.add_parser(
-        "plot", help="draw every picture of a trained run into RUN_DIR/plots/",
+        "plot",
+        help="draw every picture of a trained run into RUN_DIR/plots/",
         description="Examples, latent space before/after training, reconstructions, prior "
         "samples, latent traversals, the 2-D manifold (z = 2) and training curves, as PNGs.",
     )
     plot.add_argument("run_dir", metavar="RUN_DIR")
     plot.add_argument("--data-dir", default=None, help=data_help)
-    plot.add_argument("--verbose", type=int, default=1, choices=[0, 1, 2],
-                      help="1 shows a progress bar over the figures, 0 is silent, 2 also shows "
-                      "TensorFlow's own log lines")
+    plot.add_argument(
+        "--verbose",
+        type=int,
+        default=1,
+        choices=[0, 1, 2],
+        help="1 shows a progress bar over the figures, 0 is silent, 2 also shows TensorFlow's own log lines",
+    )
     plot.set_defaults(run=_plot)
 
     show = sub.add_parser(
-        "show", help="runs side by side: differing config fields, epochs, final nats, metrics",
+        "show",
+        help="runs side by side: differing config fields, epochs, final nats, metrics",
         description="A table of run directories: the config fields that differ, status, epochs "
         "done and best epoch, last and best validation negative ELBO, and metrics.json figures.",
     )
@@ -330,8 +435,9 @@ def main(argv=None) -> int:
         # Commands writing into a run directory hold its lock (`train` takes its own); a missing
         # directory is left to the command's own error, not created.
         lock = getattr(args, "lock", None)
-        with (run_lock(args.run_dir, lock) if lock and os.path.isdir(args.run_dir)
-              else contextlib.nullcontext()):
+        with (
+            run_lock(args.run_dir, lock) if lock and os.path.isdir(args.run_dir) else contextlib.nullcontext()
+        ):
             return args.run(args)
     except TfpVaeError as err:
         print(f"tfp-vae {args.command}: error: {err}", file=sys.stderr)

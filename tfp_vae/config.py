@@ -83,9 +83,7 @@ class VAEConfig:
     train_examples: int = _field(
         0, "Train on the first N training images only (0: all); for quick runs and tests."
     )
-    clip_norm: float = _field(
-        0.0, "Clip each step's gradients to this global norm (0: no clipping)."
-    )
+    clip_norm: float = _field(0.0, "Clip each step's gradients to this global norm (0: no clipping).")
     deterministic: bool = _field(
         False,
         "Make TensorFlow ops deterministic (tf.config.experimental.enable_op_determinism) and "
@@ -112,11 +110,13 @@ class VAEConfig:
 
     # Own images and generated data sets (tfp_vae.sources).
     test_fraction: float = _field(
-        0.1, "Share of the images held out (fixed seed) as the test split when the data set "
+        0.1,
+        "Share of the images held out (fixed seed) as the test split when the data set "
         "gives none (own images, dSprites).",
     )
     resize: bool = _field(
-        False, "Resize folder images bilinearly, whole (no crop), to input_shape's height and "
+        False,
+        "Resize folder images bilinearly, whole (no crop), to input_shape's height and "
         "width and convert them to its channels; without it their shape must equal input_shape.",
     )
 
@@ -171,84 +171,154 @@ class VAEConfig:
                 "must be an integer >= 1.",
             )
 
-        for name in ("latent_dim", "kl_samples", "conv_filters", "conv_layers", "conv_kernel",
-                     "conv_dense", "epochs", "batch_size", "kl_schedule_epochs"):
+        for name in (
+            "latent_dim",
+            "kl_samples",
+            "conv_filters",
+            "conv_layers",
+            "conv_kernel",
+            "conv_dense",
+            "epochs",
+            "batch_size",
+            "kl_schedule_epochs",
+        ):
             positive_int(name)
         need(self.encoder in ENCODERS, "encoder", f"unknown encoder; choose one of {sorted(ENCODERS)}.")
-        need(self.likelihood in LIKELIHOODS, "likelihood",
-             f"unknown likelihood; choose one of {sorted(LIKELIHOODS)}.")
+        need(
+            self.likelihood in LIKELIHOODS,
+            "likelihood",
+            f"unknown likelihood; choose one of {sorted(LIKELIHOODS)}.",
+        )
         need(self.kl in KL_MODES, "kl", f"unknown KL mode; choose one of {list(KL_MODES)}.")
-        need(self.kl_style in KL_STYLES, "kl_style",
-             f"unknown KL style; choose one of {list(KL_STYLES)}.")
+        need(self.kl_style in KL_STYLES, "kl_style", f"unknown KL style; choose one of {list(KL_STYLES)}.")
         need(_is_real(self.beta) and self.beta >= 0, "beta", "must be a finite number >= 0.")
-        need(self.kl_schedule in SCHEDULES, "kl_schedule",
-             f"unknown KL schedule; choose one of {sorted(SCHEDULES)}.")
-        need(_is_real(self.capacity_max) and self.capacity_max >= 0, "capacity_max",
-             "must be a finite number of nats >= 0.")
-        need(_is_real(self.normal_sigma) and self.normal_sigma > 0, "normal_sigma",
-             "must be a finite number > 0.")
-        need(_is_real(self.learning_rate) and self.learning_rate > 0, "learning_rate",
-             "must be a finite number > 0.")
+        need(
+            self.kl_schedule in SCHEDULES,
+            "kl_schedule",
+            f"unknown KL schedule; choose one of {sorted(SCHEDULES)}.",
+        )
+        need(
+            _is_real(self.capacity_max) and self.capacity_max >= 0,
+            "capacity_max",
+            "must be a finite number of nats >= 0.",
+        )
+        need(
+            _is_real(self.normal_sigma) and self.normal_sigma > 0,
+            "normal_sigma",
+            "must be a finite number > 0.",
+        )
+        need(
+            _is_real(self.learning_rate) and self.learning_rate > 0,
+            "learning_rate",
+            "must be a finite number > 0.",
+        )
         for name in ("seed", "train_examples"):
             value = getattr(self, name)
-            need(isinstance(value, int) and not isinstance(value, bool) and value >= 0,
-                 name, "must be an integer >= 0.")
-        need(_is_real(self.clip_norm) and self.clip_norm >= 0, "clip_norm",
-             "must be a finite number >= 0 (0 turns clipping off).")
+            need(
+                isinstance(value, int) and not isinstance(value, bool) and value >= 0,
+                name,
+                "must be an integer >= 0.",
+            )
+        need(
+            _is_real(self.clip_norm) and self.clip_norm >= 0,
+            "clip_norm",
+            "must be a finite number >= 0 (0 turns clipping off).",
+        )
         need(isinstance(self.deterministic, bool), "deterministic", "must be True or False.")
         need(
-            isinstance(self.input_shape, tuple) and len(self.input_shape) == 3
+            isinstance(self.input_shape, tuple)
+            and len(self.input_shape) == 3
             and all(isinstance(s, int) and s >= 1 for s in self.input_shape),
-            "input_shape", "must be three positive integers (height, width, channels), "
+            "input_shape",
+            "must be three positive integers (height, width, channels), "
             "e.g. (28, 28, 1); add the channel axis for grayscale images.",
         )
         need(
-            isinstance(self.hidden_units, tuple) and len(self.hidden_units) >= 1
+            isinstance(self.hidden_units, tuple)
+            and len(self.hidden_units) >= 1
             and all(isinstance(u, int) and u >= 1 for u in self.hidden_units),
-            "hidden_units", "must be one or more positive integers, e.g. (256, 64).",
+            "hidden_units",
+            "must be one or more positive integers, e.g. (256, 64).",
         )
-        need(source_for(self.dataset) is not None, "dataset",
-             f"unknown data set; give one of {sorted(DATASETS)}, {describe_sources()}"
-             + (f" (for the folder {self.dataset!r} here, write './{self.dataset}')."
-                if isinstance(self.dataset, str) and Path(self.dataset).is_dir() else "."))
-        need(_is_real(self.test_fraction) and 0 < self.test_fraction < 1, "test_fraction",
-             "must be a number between 0 and 1 (exclusive), e.g. 0.1.")
+        need(
+            source_for(self.dataset) is not None,
+            "dataset",
+            f"unknown data set; give one of {sorted(DATASETS)}, {describe_sources()}"
+            + (
+                f" (for the folder {self.dataset!r} here, write './{self.dataset}')."
+                if isinstance(self.dataset, str) and Path(self.dataset).is_dir()
+                else "."
+            ),
+        )
+        need(
+            _is_real(self.test_fraction) and 0 < self.test_fraction < 1,
+            "test_fraction",
+            "must be a number between 0 and 1 (exclusive), e.g. 0.1.",
+        )
         need(isinstance(self.resize, bool), "resize", "must be True or False.")
-        need(self.binarize in BINARIZE, "binarize",
-             "must be None, 'static' or 'dynamic'.")
-        need(self.binarize is None or self.likelihood == "bernoulli", "binarize",
-             f"binarization only makes sense for the 'bernoulli' likelihood, not "
-             f"{self.likelihood!r}; set binarize=None.")
+        need(self.binarize in BINARIZE, "binarize", "must be None, 'static' or 'dynamic'.")
+        need(
+            self.binarize is None or self.likelihood == "bernoulli",
+            "binarize",
+            f"binarization only makes sense for the 'bernoulli' likelihood, not "
+            f"{self.likelihood!r}; set binarize=None.",
+        )
         need(self.prior in PRIORS, "prior", f"unknown prior; choose one of {sorted(PRIORS)}.")
         positive_int("prior_components")
-        need(self.kl == "sampled" or PRIORS[self.prior].analytic_kl, "kl",
-             f"the {self.prior!r} prior has no analytic KL against the posterior; set "
-             f"kl='sampled' (the Monte Carlo estimate with kl_samples draws).")
-        need(self.hidden_activation in HIDDEN_ACTIVATIONS, "hidden_activation",
-             f"unknown hidden activation; choose one of {sorted(HIDDEN_ACTIVATIONS)}.")
+        need(
+            self.kl == "sampled" or PRIORS[self.prior].analytic_kl,
+            "kl",
+            f"the {self.prior!r} prior has no analytic KL against the posterior; set "
+            f"kl='sampled' (the Monte Carlo estimate with kl_samples draws).",
+        )
+        need(
+            self.hidden_activation in HIDDEN_ACTIVATIONS,
+            "hidden_activation",
+            f"unknown hidden activation; choose one of {sorted(HIDDEN_ACTIVATIONS)}.",
+        )
         # Training protocol (issue 9).
         from tfp_vae.protocol import LR_SCHEDULES
 
         for name in ("validation_examples", "early_stopping_patience"):
             value = getattr(self, name)
-            need(isinstance(value, int) and not isinstance(value, bool) and value >= 0,
-                 name, "must be an integer >= 0 (0 turns it off).")
-        need(not self.train_examples or self.validation_examples < self.train_examples,
-             "validation_examples", f"must be smaller than train_examples={self.train_examples} (the "
-             "validation split is the last validation_examples of the training images); lower it "
-             "or train on more images.")
-        need(self.lr_schedule in LR_SCHEDULES, "lr_schedule",
-             f"unknown learning-rate schedule; choose one of {sorted(LR_SCHEDULES)}.")
-        need(_is_real(self.lr_factor) and 0 < self.lr_factor < 1, "lr_factor",
-             "must be a number between 0 and 1 (exclusive), e.g. 0.5.")
+            need(
+                isinstance(value, int) and not isinstance(value, bool) and value >= 0,
+                name,
+                "must be an integer >= 0 (0 turns it off).",
+            )
+        need(
+            not self.train_examples or self.validation_examples < self.train_examples,
+            "validation_examples",
+            f"must be smaller than train_examples={self.train_examples} (the "
+            "validation split is the last validation_examples of the training images); lower it "
+            "or train on more images.",
+        )
+        need(
+            self.lr_schedule in LR_SCHEDULES,
+            "lr_schedule",
+            f"unknown learning-rate schedule; choose one of {sorted(LR_SCHEDULES)}.",
+        )
+        need(
+            _is_real(self.lr_factor) and 0 < self.lr_factor < 1,
+            "lr_factor",
+            "must be a number between 0 and 1 (exclusive), e.g. 0.5.",
+        )
         positive_int("lr_patience")
-        need(_is_real(self.lr_min) and 0 <= self.lr_min <= self.learning_rate, "lr_min",
-             f"must be a number between 0 and learning_rate={self.learning_rate}.")
-        for name, on in (("early_stopping_patience", self.early_stopping_patience > 0),
-                         ("lr_schedule", self.lr_schedule != "constant")):
-            need(not on or self.validation_examples > 0, name,
-                 "needs a validation split: set validation_examples (e.g. 10000), so that no "
-                 "training decision looks at the test split.")
+        need(
+            _is_real(self.lr_min) and 0 <= self.lr_min <= self.learning_rate,
+            "lr_min",
+            f"must be a number between 0 and learning_rate={self.learning_rate}.",
+        )
+        for name, on in (
+            ("early_stopping_patience", self.early_stopping_patience > 0),
+            ("lr_schedule", self.lr_schedule != "constant"),
+        ):
+            need(
+                not on or self.validation_examples > 0,
+                name,
+                "needs a validation split: set validation_examples (e.g. 10000), so that no "
+                "training decision looks at the test split.",
+            )
 
     # ------------------------------------------------------------------ JSON
     def to_dict(self) -> dict[str, Any]:
@@ -262,9 +332,7 @@ class VAEConfig:
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
-            raise ConfigError(
-                f"unknown VAEConfig field(s) {unknown}; known fields are {sorted(known)}."
-            )
+            raise ConfigError(f"unknown VAEConfig field(s) {unknown}; known fields are {sorted(known)}.")
         return cls(**data)
 
     @classmethod

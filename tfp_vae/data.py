@@ -69,8 +69,18 @@ FASHION_MNIST = DatasetSpec(
         "t10k-labels-idx1-ubyte.gz": "bb300cfdad3c16e7a12a480ee83cd310",
     },
     origin="https://storage.googleapis.com/tensorflow/tf-keras-datasets/",
-    class_names=("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-                 "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"),
+    class_names=(
+        "T-shirt/top",
+        "Trouser",
+        "Pullover",
+        "Dress",
+        "Coat",
+        "Sandal",
+        "Shirt",
+        "Sneaker",
+        "Bag",
+        "Ankle boot",
+    ),
 )
 
 MNIST = DatasetSpec(
@@ -113,8 +123,11 @@ def _verified_folder(spec: DatasetSpec, root: Path, source: str) -> Path | None:
                 got = _md5(folder / f)
                 if got != spec.md5[f]:
                     other = [s.name for s in DATASETS.values() if s.md5[f] == got]
-                    what = (f"it is {other[0]}'s file, not {spec.name}'s" if other
-                            else "the file is corrupt or truncated")
+                    what = (
+                        f"it is {other[0]}'s file, not {spec.name}'s"
+                        if other
+                        else "the file is corrupt or truncated"
+                    )
                     raise DataError(
                         f"{folder / f} (from {source}) has MD5 {got}, expected {spec.md5[f]}: {what}. "
                         f"Replace it with the official {f}, or point {ENV_VAR} / data_dir at a "
@@ -151,8 +164,12 @@ def _download(spec: DatasetSpec, cache: Path, looked: list) -> Path:
     try:
         for f in FILES:
             tf_keras.utils.get_file(
-                f, origin=spec.origin + f, file_hash=spec.md5[f], hash_algorithm="md5",
-                cache_dir=str(cache.parent.parent), cache_subdir=str(Path("datasets") / spec.folder),
+                f,
+                origin=spec.origin + f,
+                file_hash=spec.md5[f],
+                hash_algorithm="md5",
+                cache_dir=str(cache.parent.parent),
+                cache_subdir=str(Path("datasets") / spec.folder),
             )
     except Exception as err:  # no network, refused, or a bad transfer
         raise DataError(
@@ -208,10 +225,18 @@ def binarize_images(x: np.ndarray, seed: int = 0) -> np.ndarray:
     return (rng.random(np.shape(x), dtype=np.float32) < x).astype(np.float32)
 
 
-def load_dataset(name: str = "fashion_mnist", likelihood: str = "bernoulli",
-                 data_dir: str | os.PathLike | None = None, binarize: str | None = None, seed: int = 0,
-                 *, test_fraction: float = 0.1, input_shape: tuple[int, ...] | None = None,
-                 resize: bool = False, train_examples: int = 0) -> Splits:
+def load_dataset(
+    name: str = "fashion_mnist",
+    likelihood: str = "bernoulli",
+    data_dir: str | os.PathLike | None = None,
+    binarize: str | None = None,
+    seed: int = 0,
+    *,
+    test_fraction: float = 0.1,
+    input_shape: tuple[int, ...] | None = None,
+    resize: bool = False,
+    train_examples: int = 0,
+) -> Splits:
     """((x_train, y_train), (x_test, y_test)): images float32 [N, H, W, C] scaled for `likelihood`.
 
     name: a built-in data set, "dsprites" / "dsprites_small", an .npz / .npy file or a folder of
@@ -224,8 +249,14 @@ def load_dataset(name: str = "fashion_mnist", likelihood: str = "bernoulli",
     from tfp_vae.sources import load_raw
 
     _check_binarize(binarize, likelihood)
-    loaded = load_raw(name, data_dir=data_dir, test_fraction=test_fraction, input_shape=input_shape,
-                      resize=resize, train_examples=train_examples)
+    loaded = load_raw(
+        name,
+        data_dir=data_dir,
+        test_fraction=test_fraction,
+        input_shape=input_shape,
+        resize=resize,
+        train_examples=train_examples,
+    )
     return prepare(loaded, likelihood, binarize, seed)
 
 
@@ -253,14 +284,22 @@ def prepare(loaded, likelihood: str = "bernoulli", binarize: str | None = None, 
     return (x, copy(loaded.y)), (xt, copy(loaded.y_test))
 
 
-def load_fashion_mnist(likelihood: str = "bernoulli", data_dir: str | os.PathLike | None = None,
-                       binarize: str | None = None, seed: int = 0) -> Splits:
+def load_fashion_mnist(
+    likelihood: str = "bernoulli",
+    data_dir: str | os.PathLike | None = None,
+    binarize: str | None = None,
+    seed: int = 0,
+) -> Splits:
     """Fashion-MNIST scaled for `likelihood`; see `load_dataset`. Class names: `CLASS_NAMES`."""
     return load_dataset("fashion_mnist", likelihood, data_dir, binarize, seed)
 
 
-def load_mnist(likelihood: str = "bernoulli", data_dir: str | os.PathLike | None = None,
-               binarize: str | None = None, seed: int = 0) -> Splits:
+def load_mnist(
+    likelihood: str = "bernoulli",
+    data_dir: str | os.PathLike | None = None,
+    binarize: str | None = None,
+    seed: int = 0,
+) -> Splits:
     """MNIST scaled for `likelihood`; see `load_dataset`."""
     return load_dataset("mnist", likelihood, data_dir, binarize, seed)
 

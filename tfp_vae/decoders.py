@@ -54,13 +54,21 @@ def conv_body(cfg, params_size: int) -> list:
             layers.Reshape((h, w, filters[-1]), name="to_map"),
         ]
         + [
-            hidden_layer(hidden, layers.Conv2DTranspose, f, cfg.conv_kernel, strides=2,
-                         padding="same", name=f"deconv_{i}")
+            hidden_layer(
+                hidden,
+                layers.Conv2DTranspose,
+                f,
+                cfg.conv_kernel,
+                strides=2,
+                padding="same",
+                name=f"deconv_{i}",
+            )
             for i, f in enumerate(reversed(filters))
         ]
         + [
-            layers.Cropping2D(((crop_h // 2, crop_h - crop_h // 2), (crop_w // 2, crop_w - crop_w // 2)),
-                              name="crop"),
+            layers.Cropping2D(
+                ((crop_h // 2, crop_h - crop_h // 2), (crop_w // 2, crop_w - crop_w // 2)), name="crop"
+            ),
             # [B, H, W, C * k]: the family's k parameters of each channel sit side by side.
             layers.Conv2D(channels * per_pixel, cfg.conv_kernel, padding="same", name="likelihood_params"),
             layers.Flatten(name="flatten"),
@@ -81,7 +89,8 @@ def build_decoder(cfg: VAEConfig) -> tf_keras.Sequential:
     family = likelihoods.get(cfg.likelihood)
     body = DECODERS[cfg.encoder](cfg, family.params_size(cfg.input_shape))
     return tf_keras.Sequential(
-        [layers.InputLayer(input_shape=(cfg.latent_dim,))] + body
+        [layers.InputLayer(input_shape=(cfg.latent_dim,))]
+        + body
         + [family.layer(cfg.input_shape, **family.options(cfg))],
         name="decoder",
     )

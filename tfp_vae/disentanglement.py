@@ -71,11 +71,18 @@ FACTOR_VAE_VARIANCE_POINTS = 10_000
 FACTOR_VAE_MIN_SD = 0.05  # disentanglement_lib's prune_dims.threshold (an sd, not a variance)
 ENCODE_BATCH = 4096  # images rendered per call of the representation (encoded 1000 at a time)
 # Data sets whose generative factors are known: `VAEConfig.dataset` -> a loader of its factor grid.
-FACTOR_DATASETS = {name: functools.partial(load_dsprites, variant)
-                   for name, variant in DSPRITES_NAMES.items()}
+FACTOR_DATASETS = {
+    name: functools.partial(load_dsprites, variant) for name, variant in DSPRITES_NAMES.items()
+}
 # The sweep's columns (`model_metrics`).
-TABLE_METRICS = ("mig", "dci_disentanglement", "dci_completeness", "dci_informativeness", "sap",
-                 "factor_vae_score")
+TABLE_METRICS = (
+    "mig",
+    "dci_disentanglement",
+    "dci_completeness",
+    "dci_informativeness",
+    "sap",
+    "factor_vae_score",
+)
 
 
 # ---------------------------------------------------------------------------- input checks
@@ -89,11 +96,14 @@ def check_codes_factors(codes, factors) -> tuple[np.ndarray, np.ndarray]:
     if factors.ndim != 2 or factors.shape[1] < 1:
         raise DataError(f"factors must be class indices [N, num_factors], got shape {factors.shape}.")
     if len(factors) != len(codes):
-        raise DataError(f"codes and factors need one row per image: {len(codes)} codes, "
-                        f"{len(factors)} factors.")
+        raise DataError(
+            f"codes and factors need one row per image: {len(codes)} codes, {len(factors)} factors."
+        )
     if not np.issubdtype(factors.dtype, np.integer):
-        raise DataError(f"factors must be integer class indices, got dtype {factors.dtype} "
-                        "(pass ds.factors(indices), not the factor values).")
+        raise DataError(
+            f"factors must be integer class indices, got dtype {factors.dtype} "
+            "(pass ds.factors(indices), not the factor values)."
+        )
     return codes.astype(np.float64), factors.astype(np.int64)
 
 
@@ -107,10 +117,12 @@ def _train_test(codes, factors, num_train, num_test, seed, metric):
     """A random split without replacement: num_train and num_test disjoint rows."""
     num_train, num_test = _count(num_train, "num_train"), _count(num_test, "num_test")
     if len(codes) < num_train + num_test:
-        raise DataError(f"{metric} needs num_train + num_test = {num_train + num_test} points, got "
-                        f"{len(codes)}; pass more codes or smaller num_train / num_test.")
+        raise DataError(
+            f"{metric} needs num_train + num_test = {num_train + num_test} points, got "
+            f"{len(codes)}; pass more codes or smaller num_train / num_test."
+        )
     order = np.random.default_rng(seed).permutation(len(codes))
-    train, test = order[:num_train], order[num_train:num_train + num_test]
+    train, test = order[:num_train], order[num_train : num_train + num_test]
     return codes[train], factors[train], codes[test], factors[test]
 
 
@@ -128,8 +140,9 @@ def mutual_information(discrete_codes, factors) -> np.ndarray:
     return np.array([[mutual_info_score(f, c) for f in factors.T] for c in discrete_codes.T])
 
 
-def mig(codes: np.ndarray, factors: np.ndarray, num_points: int = MIG_POINTS, bins: int = MIG_BINS,
-        seed: Seed = 0) -> float:
+def mig(
+    codes: np.ndarray, factors: np.ndarray, num_points: int = MIG_POINTS, bins: int = MIG_BINS, seed: Seed = 0
+) -> float:
     """Mutual information gap in [0, 1] (1: each factor is in one latent alone; see module doc).
 
     codes [N, d] float, factors [N, K] int; uses `num_points` random rows when N is larger.
@@ -146,8 +159,10 @@ def mig(codes: np.ndarray, factors: np.ndarray, num_points: int = MIG_POINTS, bi
     info = np.sort(mutual_information(discretize(codes, _count(bins, "bins")), factors), axis=0)
     entropy = np.array([mutual_info_score(f, f) for f in factors.T])
     if np.any(entropy == 0):
-        raise DataError(f"factors {np.flatnonzero(entropy == 0).tolist()} take one value only in these "
-                        "points; MIG normalises by each factor's entropy.")
+        raise DataError(
+            f"factors {np.flatnonzero(entropy == 0).tolist()} take one value only in these "
+            "points; MIG normalises by each factor's entropy."
+        )
     return float(np.mean((info[-1] - info[-2]) / entropy))
 
 
@@ -187,8 +202,13 @@ def dci_scores(importance) -> dict:
     }
 
 
-def dci(codes: np.ndarray, factors: np.ndarray, num_train: int = NUM_TRAIN, num_test: int = NUM_TEST,
-        seed: Seed = 0) -> dict[str, float]:
+def dci(
+    codes: np.ndarray,
+    factors: np.ndarray,
+    num_train: int = NUM_TRAIN,
+    num_test: int = NUM_TEST,
+    seed: Seed = 0,
+) -> dict[str, float]:
     """DCI: {"disentanglement", "completeness", "informativeness"}, each in [0, 1] (see module doc;
     informativeness is the mean test accuracy of the per-factor tree ensembles).
 
@@ -215,13 +235,18 @@ def sap_matrix(train_codes, train_factors, test_codes, test_factors) -> np.ndarr
         for j in range(d):
             for f in range(k):
                 svm = LinearSVC(C=0.01, class_weight="balanced")
-                svm.fit(train_codes[:, j:j + 1], train_factors[:, f])
-                scores[j, f] = np.mean(svm.predict(test_codes[:, j:j + 1]) == test_factors[:, f])
+                svm.fit(train_codes[:, j : j + 1], train_factors[:, f])
+                scores[j, f] = np.mean(svm.predict(test_codes[:, j : j + 1]) == test_factors[:, f])
     return scores
 
 
-def sap(codes: np.ndarray, factors: np.ndarray, num_train: int = NUM_TRAIN, num_test: int = NUM_TEST,
-        seed: Seed = 0) -> float:
+def sap(
+    codes: np.ndarray,
+    factors: np.ndarray,
+    num_train: int = NUM_TRAIN,
+    num_test: int = NUM_TEST,
+    seed: Seed = 0,
+) -> float:
     """SAP score: mean over factors of the gap between the two best single-latent classifiers'
     test accuracies (see module doc). codes [N, d >= 2] float, factors [N, K] int."""
     codes, factors = check_codes_factors(codes, factors)
@@ -249,11 +274,17 @@ def representation(model):
 def _encode(encode, ds, indices) -> np.ndarray:
     """Codes [*indices.shape, d] of the images at `indices`, ENCODE_BATCH images per call."""
     flat = indices.reshape(-1)
-    codes = np.concatenate([np.asarray(encode(ds.images(flat[i:i + ENCODE_BATCH])), np.float64)
-                            for i in range(0, len(flat), ENCODE_BATCH)])
+    codes = np.concatenate(
+        [
+            np.asarray(encode(ds.images(flat[i : i + ENCODE_BATCH])), np.float64)
+            for i in range(0, len(flat), ENCODE_BATCH)
+        ]
+    )
     if codes.ndim != 2 or len(codes) != len(flat):
-        raise DataError(f"the representation must map n images to codes [n, latent_dim]; got {codes.shape} "
-                        f"for {len(flat)} images.")
+        raise DataError(
+            f"the representation must map n images to codes [n, latent_dim]; got {codes.shape} "
+            f"for {len(flat)} images."
+        )
     return codes.reshape(*indices.shape, codes.shape[1])
 
 
@@ -275,10 +306,15 @@ def _votes(encode, ds, sizes, count, batch, scale, active, rng) -> np.ndarray:
     return votes
 
 
-def factor_vae_score(model: VAE | Callable[[np.ndarray], np.ndarray], ds: DSprites,
-                     num_train: int = FACTOR_VAE_TRAIN, num_eval: int = FACTOR_VAE_EVAL,
-                     batch_size: int = FACTOR_VAE_BATCH,
-                     num_variance_points: int = FACTOR_VAE_VARIANCE_POINTS, seed: Seed = 0) -> float:
+def factor_vae_score(
+    model: VAE | Callable[[np.ndarray], np.ndarray],
+    ds: DSprites,
+    num_train: int = FACTOR_VAE_TRAIN,
+    num_eval: int = FACTOR_VAE_EVAL,
+    batch_size: int = FACTOR_VAE_BATCH,
+    num_variance_points: int = FACTOR_VAE_VARIANCE_POINTS,
+    seed: Seed = 0,
+) -> float:
     """FactorVAE score in [0, 1]: accuracy of the majority-vote classifier on `num_eval` votes
     (see module doc). 0.0 when no latent has sd >= 0.05.
 
@@ -297,8 +333,9 @@ def factor_vae_score(model: VAE | Callable[[np.ndarray], np.ndarray], ds: DSprit
     if batch_size < 2:
         raise DataError("batch_size must be >= 2: each vote needs a variance over the batch.")
     rng = np.random.default_rng(seed)
-    scale = np.std(_encode(encode, ds, rng.integers(int(np.prod(sizes)), size=num_variance_points)),
-                   axis=0, ddof=1)
+    scale = np.std(
+        _encode(encode, ds, rng.integers(int(np.prod(sizes)), size=num_variance_points)), axis=0, ddof=1
+    )
     active = scale >= FACTOR_VAE_MIN_SD
     if not active.any():
         return 0.0
@@ -309,8 +346,13 @@ def factor_vae_score(model: VAE | Callable[[np.ndarray], np.ndarray], ds: DSprit
 
 
 # ---------------------------------------------------------------------------- all at once
-def disentanglement_metrics(codes: np.ndarray, factors: np.ndarray, num_train: int = NUM_TRAIN,
-                            num_test: int = NUM_TEST, seed: Seed = 0) -> dict[str, float]:
+def disentanglement_metrics(
+    codes: np.ndarray,
+    factors: np.ndarray,
+    num_train: int = NUM_TRAIN,
+    num_test: int = NUM_TEST,
+    seed: Seed = 0,
+) -> dict[str, float]:
     """The sweep's columns for one model: mig (on num_train random rows), dci_disentanglement,
     dci_completeness, dci_informativeness and sap (one train/test split, shared by dci and sap)."""
     if not isinstance(seed, (int, np.integer)):  # a Generator: one int, so dci and sap split alike
@@ -331,10 +373,14 @@ def factor_data(dataset: str):
     return loader() if loader else None
 
 
-def model_metrics(model: VAE | Callable[[np.ndarray], np.ndarray], ds: DSprites, num_train: int = NUM_TRAIN,
-                  num_test: int = NUM_TEST,
-                  factor_vae_votes: tuple[int, int] = (FACTOR_VAE_TRAIN, FACTOR_VAE_EVAL),
-                  seed: Seed = 0) -> dict[str, float]:
+def model_metrics(
+    model: VAE | Callable[[np.ndarray], np.ndarray],
+    ds: DSprites,
+    num_train: int = NUM_TRAIN,
+    num_test: int = NUM_TEST,
+    factor_vae_votes: tuple[int, int] = (FACTOR_VAE_TRAIN, FACTOR_VAE_EVAL),
+    seed: Seed = 0,
+) -> dict[str, float]:
     """Every metric of `model` (a `tfp_vae.VAE` or a callable images -> codes) on the grid `ds`.
 
     As in disentanglement_lib, the points are num_train + num_test images drawn uniformly with
@@ -349,6 +395,7 @@ def model_metrics(model: VAE | Callable[[np.ndarray], np.ndarray], ds: DSprites,
     codes = _encode(representation(model), ds, indices)
     scores = disentanglement_metrics(codes, ds.factors(indices), num_train, num_test, rng)
     votes_train, votes_eval = factor_vae_votes
-    scores["factor_vae_score"] = factor_vae_score(model, ds, votes_train, votes_eval,
-                                                  num_variance_points=votes_train, seed=rng)
+    scores["factor_vae_score"] = factor_vae_score(
+        model, ds, votes_train, votes_eval, num_variance_points=votes_train, seed=rng
+    )
     return scores

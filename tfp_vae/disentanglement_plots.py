@@ -80,8 +80,14 @@ def _traversal_figure(x0, images, offsets, labels, title) -> Figure:
     return fig
 
 
-def principal_traversals(model: VAE, x: np.ndarray, codes: np.ndarray | None = None, directions: int = 4,
-                         steps: int = 7, span: float = 2.0) -> Figure:
+def principal_traversals(
+    model: VAE,
+    x: np.ndarray,
+    codes: np.ndarray | None = None,
+    directions: int = 4,
+    steps: int = 7,
+    span: float = 2.0,
+) -> Figure:
     """Rows: the principal directions of the posterior means (labelled with their sd and share of
     variance); columns: x[0]'s posterior mean moved along each by -span..span sd.
     Arguments as `principal_traversal_images`."""
@@ -90,13 +96,24 @@ def principal_traversals(model: VAE, x: np.ndarray, codes: np.ndarray | None = N
     offsets, sd, images = principal_traversal_images(model, x, codes, directions, steps, span)
     total = float(np.sum(principal_directions(codes)[0] ** 2)) or 1.0
     labels = [f"PC {j + 1}\nsd {s:.2f}\n{100 * s * s / total:.0f}%" for j, s in enumerate(sd)]
-    return _traversal_figure(x[0], images, offsets, labels,
-                             "x[0]'s code moved along the principal directions of Cov_x E_q[z|x] "
-                             "(steps in each direction's sd)")
+    return _traversal_figure(
+        x[0],
+        images,
+        offsets,
+        labels,
+        "x[0]'s code moved along the principal directions of Cov_x E_q[z|x] (steps in each direction's sd)",
+    )
 
 
-def factor_traversals(model: VAE, x: np.ndarray, codes: np.ndarray, factors: np.ndarray,
-                      factor_names: Sequence[str], steps: int = 7, span: float = 2.0) -> Figure:
+def factor_traversals(
+    model: VAE,
+    x: np.ndarray,
+    codes: np.ndarray,
+    factors: np.ndarray,
+    factor_names: Sequence[str],
+    steps: int = 7,
+    span: float = 2.0,
+) -> Figure:
     """One row per generative factor: x[0]'s code moved along the principal direction that carries
     the most information about that factor (discrete mutual information of the projected codes,
     20 bins, as MIG), labelled with the factor, the direction and I / H(factor).
@@ -120,20 +137,29 @@ def factor_traversals(model: VAE, x: np.ndarray, codes: np.ndarray, factors: np.
     offsets = np.linspace(-span, span, steps)
     images = _decode_along(model, x[:1], sd[best, None] * vectors[best], offsets)
     labels = [f"{name}\nPC {j + 1}\nI/H {s:.2f}" for name, j, s in zip(factor_names, best, share)]
-    return _traversal_figure(x[0], images, offsets, labels,
-                             "per factor: the principal direction most informative about it "
-                             "(I/H = its mutual information with the factor over the factor's entropy)")
+    return _traversal_figure(
+        x[0],
+        images,
+        offsets,
+        labels,
+        "per factor: the principal direction most informative about it "
+        "(I/H = its mutual information with the factor over the factor's entropy)",
+    )
 
 
 METRIC_LABELS = {
-    "mig": "MIG", "dci_disentanglement": "DCI disentanglement", "dci_completeness": "DCI completeness",
-    "dci_informativeness": "DCI informativeness (accuracy)", "sap": "SAP",
+    "mig": "MIG",
+    "dci_disentanglement": "DCI disentanglement",
+    "dci_completeness": "DCI completeness",
+    "dci_informativeness": "DCI informativeness (accuracy)",
+    "sap": "SAP",
     "factor_vae_score": "FactorVAE score",
 }
 
 
-def disentanglement_vs_beta(table: pd.DataFrame,
-                            metric: str | Sequence[str] = ("mig", "dci_disentanglement")) -> Figure:
+def disentanglement_vs_beta(
+    table: pd.DataFrame, metric: str | Sequence[str] = ("mig", "dci_disentanglement")
+) -> Figure:
     """Left: disentanglement metric(s) against beta, mean +- sd over seeds; right: the
     rate-distortion curve of the same runs (`tfp_vae.rate_distortion`).
 

@@ -44,12 +44,19 @@ class KLDivergence:
     train step can set them every step (`VAE.follow_kl_schedule`) without retracing.
     """
 
-    def __init__(self, prior: tfd.Distribution | Callable[[], tfd.Distribution], beta: float = 1.0,
-                 mode: str = "exact", num_samples: int = 10, capacity: float | None = None) -> None:
+    def __init__(
+        self,
+        prior: tfd.Distribution | Callable[[], tfd.Distribution],
+        beta: float = 1.0,
+        mode: str = "exact",
+        num_samples: int = 10,
+        capacity: float | None = None,
+    ) -> None:
         self.prior = prior
         self.beta = tf.Variable(float(beta), trainable=False, dtype=tf.float32, name="kl_beta")
         self.capacity = (
-            None if capacity is None
+            None
+            if capacity is None
             else tf.Variable(float(capacity), trainable=False, dtype=tf.float32, name="kl_capacity")
         )
         self.mode = mode
@@ -136,8 +143,10 @@ class PosteriorTriL(tfpl.MultivariateNormalTriL):
         # What `tfpl.MultivariateNormalTriL.__init__` does, with our (identical) distribution
         # function in place of its `lambda t: MultivariateNormalTriL.new(t, event_size)`.
         tfpl.DistributionLambda.__init__(
-            self, functools.partial(posterior_distribution, event_size=event_size),
-            convert_to_tensor_fn or sample_from_stream, **kwargs,
+            self,
+            functools.partial(posterior_distribution, event_size=event_size),
+            convert_to_tensor_fn or sample_from_stream,
+            **kwargs,
         )
 
     def _handle_activity_regularization(self, inputs, outputs):

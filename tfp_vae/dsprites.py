@@ -73,7 +73,7 @@ def _heart(u, v):
     # The implicit heart (x^2 + y^2 - 1)^3 <= x^2 y^3 spans x in [-1.14, 1.14], y in [-1, 1.23];
     # rescaled to width 2 and shifted so its bounding box is centred on the origin.
     x, y = 1.14 * u, 1.14 * v + 0.115
-    return (x * x + y * y - 1) ** 3 - x * x * y ** 3 <= 0
+    return (x * x + y * y - 1) ** 3 - x * x * y**3 <= 0
 
 
 SHAPES = {"square": _square, "ellipse": _ellipse, "heart": _heart}
@@ -128,8 +128,10 @@ class DSprites:
     def _indices(self, indices) -> np.ndarray:
         indices = np.asarray(indices, dtype=np.int64).reshape(-1)
         if indices.size and (indices.min() < 0 or indices.max() >= len(self)):
-            raise DataError(f"dSprites ({self.variant}) indices must lie in [0, {len(self)}); "
-                            f"got {indices.min()}..{indices.max()}.")
+            raise DataError(
+                f"dSprites ({self.variant}) indices must lie in [0, {len(self)}); "
+                f"got {indices.min()}..{indices.max()}."
+            )
         return indices
 
     def factors(self, indices: npt.ArrayLike) -> np.ndarray:
@@ -164,7 +166,8 @@ class DSprites:
         windows = np.lib.stride_tricks.sliding_window_view(out, (PATCH, PATCH), axis=(1, 2), writeable=True)
         start = FIRST_CENTRE - PATCH // 2
         windows[np.arange(len(full)), start + full[:, 4], start + full[:, 3]] = (  # rows: pos_y
-            base_masks()[full[:, 0], full[:, 1], full[:, 2]])
+            base_masks()[full[:, 0], full[:, 1], full[:, 2]]
+        )
         return out[..., None]
 
 

@@ -73,8 +73,9 @@ def linear_body(cfg) -> list:
 ENCODERS = {"mlp": mlp_body, "conv": conv_body, "linear": linear_body}
 
 
-def build_encoder(cfg: VAEConfig,
-                  prior: tfd.Distribution | Callable[[], tfd.Distribution]) -> tf_keras.Sequential:
+def build_encoder(
+    cfg: VAEConfig, prior: tfd.Distribution | Callable[[], tfd.Distribution]
+) -> tf_keras.Sequential:
     """images [B, *cfg.input_shape] -> q(z|x) with event [cfg.latent_dim]; KL as `cfg.kl_style`.
 
     prior: p(z), a distribution, or a function returning the current one (a learned prior).
@@ -83,8 +84,9 @@ def build_encoder(cfg: VAEConfig,
     'capacity' schedule) the train step sets from its step count (`VAE.follow_kl_schedule`).
     """
     capacity = cfg.capacity_max if schedules.get(cfg.kl_schedule).capacity else None
-    divergence = KLDivergence(prior, beta=cfg.beta, mode=cfg.kl, num_samples=cfg.kl_samples,
-                              capacity=capacity)
+    divergence = KLDivergence(
+        prior, beta=cfg.beta, mode=cfg.kl, num_samples=cfg.kl_samples, capacity=capacity
+    )
     encoder = tf_keras.Sequential(
         [layers.InputLayer(input_shape=cfg.input_shape)]
         + ENCODERS[cfg.encoder](cfg)

@@ -61,8 +61,9 @@ DRAWS_PER_CHUNK = 20_000
 ACTIVE_THRESHOLD = 0.01
 
 
-def evaluate(model: VAE, x: np.ndarray, num_samples: int = 1000, batch_size: int = 100,
-             seed: int | None = None) -> dict[str, Any]:
+def evaluate(
+    model: VAE, x: np.ndarray, num_samples: int = 1000, batch_size: int = 100, seed: int | None = None
+) -> dict[str, Any]:
     """Metrics of `model` on images x [N, H, W, C] (already scaled for the model's likelihood).
 
     Args:
@@ -82,8 +83,15 @@ def evaluate(model: VAE, x: np.ndarray, num_samples: int = 1000, batch_size: int
     return summarize(model.config, per_example(model, x, num_samples, batch_size, seed))
 
 
-def per_example(model, x, num_samples: int = 1000, batch_size: int = 100, seed: int | None = None,
-                first_index: int = 0, progress=None) -> dict:
+def per_example(
+    model,
+    x,
+    num_samples: int = 1000,
+    batch_size: int = 100,
+    seed: int | None = None,
+    first_index: int = 0,
+    progress=None,
+) -> dict:
     """Per-image parts of `evaluate`: iwae, nll, kl [N] (nats), kl_per_dim and mean (E_q z)
     [N, latent_dim], float64. first_index: index of x[0] in the whole set, so that with a seed the
     images of a slice get the draws they get in a call on the whole set (when slices start at
@@ -100,7 +108,7 @@ def per_example(model, x, num_samples: int = 1000, batch_size: int = 100, seed: 
     analytic = PRIORS[config.prior].analytic_kl  # only N(0, I): the chain-rule parts apply
     parts: dict[str, list] = {"iwae": [], "nll": [], "kl": [], "kl_per_dim": [], "mean": []}
     for start in range(0, len(x), batch_size):
-        xb = tf.constant(x[start:start + batch_size])
+        xb = tf.constant(x[start : start + batch_size])
         key = None if seed is None else (int(seed), first_index + start)
         log_w, log_px_z, kl, kl_parts, mean = _chunk(model, xb, int(num_samples), draws, analytic, key)
         # log_w, log_px_z [K, b]: log-mean-exp over the K draws, never exponentiating.
@@ -183,10 +191,12 @@ def _chain_rule_kl(q):
 def posterior_means(model: VAE, x: np.ndarray, batch_size: int = 1000) -> np.ndarray:
     """E_q[z|x] for images x [N, H, W, C], in batches: float32 [N, latent_dim]."""
     x = np.asarray(x, np.float32)
-    return np.concatenate([
-        model.encoder(x[i:i + batch_size], training=False).mean().numpy()
-        for i in range(0, len(x), batch_size)
-    ])
+    return np.concatenate(
+        [
+            model.encoder(x[i : i + batch_size], training=False).mean().numpy()
+            for i in range(0, len(x), batch_size)
+        ]
+    )
 
 
 def active_units(means) -> int:
@@ -205,7 +215,8 @@ def active_directions(means, threshold: float = ACTIVE_THRESHOLD) -> int:
     """
     means = np.asarray(means, np.float64)
     if means.ndim != 2 or len(means) < 2:
-        raise TfpVaeError("active_directions needs posterior means [N >= 2, latent_dim], "
-                          f"got shape {means.shape}.")
+        raise TfpVaeError(
+            f"active_directions needs posterior means [N >= 2, latent_dim], got shape {means.shape}."
+        )
     covariance = np.cov(means, rowvar=False).reshape(means.shape[1], -1)
     return int(np.sum(np.linalg.eigvalsh(covariance) > threshold))

@@ -57,9 +57,15 @@ def shard_folder(run_dir, x, num_samples: int, batch_size: int, seed: int) -> Pa
     return run_dir / EVALUATION_DIR / f"K{num_samples}" / f"{weights}-{images}-b{batch_size}-s{seed}"
 
 
-def evaluate_run(model: VAE, run_dir: str | os.PathLike, x: np.ndarray, num_samples: int = 1000,
-                 batch_size: int = 100, verbose: int = 1,
-                 shard_images: int = SHARD_IMAGES) -> tuple[dict[str, Any], Path, Path]:
+def evaluate_run(
+    model: VAE,
+    run_dir: str | os.PathLike,
+    x: np.ndarray,
+    num_samples: int = 1000,
+    batch_size: int = 100,
+    verbose: int = 1,
+    shard_images: int = SHARD_IMAGES,
+) -> tuple[dict[str, Any], Path, Path]:
     """Evaluates `model` (the one saved in `run_dir`) on images x [N, H, W, C] in resumable shards
     and writes RUN_DIR/metrics.json.
 
@@ -77,7 +83,7 @@ def evaluate_run(model: VAE, run_dir: str | os.PathLike, x: np.ndarray, num_samp
     starts = range(0, len(x), size)
     paths = [folder / f"shard-{i:05d}.npz" for i in range(len(starts))]
     todo = [(start, path) for start, path in zip(starts, paths) if not path.is_file()]
-    remaining = sum(len(x[start:start + size]) for start, _ in todo)
+    remaining = sum(len(x[start : start + size]) for start, _ in todo)
     if verbose and len(todo) < len(paths):
         print(f"resuming: {len(paths) - len(todo)} of {len(paths)} shard(s) done in {folder}")
     bar = tf_keras.utils.Progbar(remaining, verbose=verbose, unit_name="image")
@@ -89,8 +95,9 @@ def evaluate_run(model: VAE, run_dir: str | os.PathLike, x: np.ndarray, num_samp
         bar.update(done)
 
     for start, path in todo:
-        shard = per_example(model, x[start:start + size], num_samples, batch_size, seed,
-                            first_index=start, progress=advance)
+        shard = per_example(
+            model, x[start : start + size], num_samples, batch_size, seed, first_index=start, progress=advance
+        )
         runs.atomic_write(path, lambda tmp, shard=shard: _save_npz(tmp, shard))
     parts = [_load_npz(path) for path in paths]
     metrics = summarize(model.config, {k: np.concatenate([p[k] for p in parts]) for k in parts[0]})

@@ -42,16 +42,23 @@ def write_record(run_dir, record: dict) -> Path:
 
 def dataset_location(dataset: str, record: dict | None) -> str:
     """Where to load `dataset` from: itself if it exists here, else the recorded absolute path."""
-    if record and record.get("path") and not Path(dataset).expanduser().exists() \
-            and Path(record["path"]).exists():
+    if (
+        record
+        and record.get("path")
+        and not Path(dataset).expanduser().exists()
+        and Path(record["path"]).exists()
+    ):
         return record["path"]
     return dataset
 
 
 def check_record(run_dir, recorded: dict, now: dict) -> None:
     """Raises `DataError` naming every difference between the recorded and the current data."""
-    changed = [f"{key}: {recorded.get(key)!r} -> {now.get(key)!r}"
-               for key in COMPARED if recorded.get(key) != now.get(key)]
+    changed = [
+        f"{key}: {recorded.get(key)!r} -> {now.get(key)!r}"
+        for key in COMPARED
+        if recorded.get(key) != now.get(key)
+    ]
     if changed:
         raise DataError(
             f"the data set {now.get('path') or now.get('dataset')!r} is not the data the run in "
@@ -66,9 +73,14 @@ def load_checked(config, data_dir=None, run_dir=None):
     from tfp_vae.sources import load_raw
 
     recorded = read_record(run_dir) if run_dir is not None else None
-    loaded = load_raw(dataset_location(config.dataset, recorded), data_dir=data_dir,
-                      test_fraction=config.test_fraction, input_shape=config.input_shape,
-                      resize=config.resize, train_examples=config.train_examples)
+    loaded = load_raw(
+        dataset_location(config.dataset, recorded),
+        data_dir=data_dir,
+        test_fraction=config.test_fraction,
+        input_shape=config.input_shape,
+        resize=config.resize,
+        train_examples=config.train_examples,
+    )
     if recorded is not None:
         check_record(run_dir, recorded, loaded.record)
     return loaded

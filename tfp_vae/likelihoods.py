@@ -73,8 +73,9 @@ class Likelihood:
         """The keyword options this family takes from `config` ({} for most families)."""
         return {name: getattr(config, name) for name in self.config_fields}
 
-    def distribution(self, params: tf.Tensor, event_shape: tuple[int, ...],
-                     **options: Any) -> tfd.Distribution:
+    def distribution(
+        self, params: tf.Tensor, event_shape: tuple[int, ...], **options: Any
+    ) -> tfd.Distribution:
         """params [..., params_size] -> distribution with batch [...] and event `event_shape`."""
         pixels = self.make(_unflatten(params, event_shape, self.params_per_pixel), **options)
         return tfd.Independent(pixels, reinterpreted_batch_ndims=len(event_shape))
@@ -108,9 +109,7 @@ def get(name: str) -> Likelihood:
     try:
         return LIKELIHOODS[name]
     except KeyError:
-        raise ValueError(
-            f"unknown likelihood {name!r}; choose one of {sorted(LIKELIHOODS)}."
-        ) from None
+        raise ValueError(f"unknown likelihood {name!r}; choose one of {sorted(LIKELIHOODS)}.") from None
 
 
 # ---------------------------------------------------------------------------- support checks
@@ -171,26 +170,30 @@ def _scale_unit(x):
     return np.asarray(x, np.float32) / 255.0
 
 
-register(Likelihood(
-    name="bernoulli",
-    params_per_pixel=1,
-    make=_bernoulli,
-    scale=_scale_unit,
-    check=_check_bernoulli,
-    support="[0, 1] (binary for a normalised density)",
-    description="IndependentBernoulli over pixels, from logits.",
-))
+register(
+    Likelihood(
+        name="bernoulli",
+        params_per_pixel=1,
+        make=_bernoulli,
+        scale=_scale_unit,
+        check=_check_bernoulli,
+        support="[0, 1] (binary for a normalised density)",
+        description="IndependentBernoulli over pixels, from logits.",
+    )
+)
 
-register(Likelihood(
-    name="beta",
-    params_per_pixel=2,
-    make=_beta,
-    # Centres of the 256 grey-level bins: strictly inside (0, 1), so a Beta never sees 0 or 1.
-    scale=lambda x: (np.asarray(x, np.float32) + 0.5) / 256.0,
-    check=lambda x: _check_unit_interval(x, "beta", closed=False),
-    support="(0, 1)",
-    description="Independent(Beta) over pixels, two softplus concentrations per pixel.",
-))
+register(
+    Likelihood(
+        name="beta",
+        params_per_pixel=2,
+        make=_beta,
+        # Centres of the 256 grey-level bins: strictly inside (0, 1), so a Beta never sees 0 or 1.
+        scale=lambda x: (np.asarray(x, np.float32) + 0.5) / 256.0,
+        check=lambda x: _check_unit_interval(x, "beta", closed=False),
+        support="(0, 1)",
+        description="Independent(Beta) over pixels, two softplus concentrations per pixel.",
+    )
+)
 
 
 # ---------------------------------------------------------------------------- Gaussian families
@@ -208,26 +211,30 @@ def _normal_learned(t):
     return tfd.Normal(loc=t[..., 0], scale=tf.math.softplus(t[..., 1]) + _EPS)
 
 
-register(Likelihood(
-    name="normal_fixed",
-    params_per_pixel=1,
-    make=_normal_fixed,
-    scale=_scale_unit,
-    check=lambda x: _check_finite(x, "normal_fixed"),
-    support="all reals (images scaled to [0, 1])",
-    description="Independent(Normal) over pixels: decoder mean, fixed sigma VAEConfig.normal_sigma.",
-    config_fields=("normal_sigma",),
-))
+register(
+    Likelihood(
+        name="normal_fixed",
+        params_per_pixel=1,
+        make=_normal_fixed,
+        scale=_scale_unit,
+        check=lambda x: _check_finite(x, "normal_fixed"),
+        support="all reals (images scaled to [0, 1])",
+        description="Independent(Normal) over pixels: decoder mean, fixed sigma VAEConfig.normal_sigma.",
+        config_fields=("normal_sigma",),
+    )
+)
 
-register(Likelihood(
-    name="normal",
-    params_per_pixel=2,
-    make=_normal_learned,
-    scale=_scale_unit,
-    check=lambda x: _check_finite(x, "normal"),
-    support="all reals (images scaled to [0, 1])",
-    description="Independent(Normal) over pixels: decoder mean and learned per-pixel softplus sigma.",
-))
+register(
+    Likelihood(
+        name="normal",
+        params_per_pixel=2,
+        make=_normal_learned,
+        scale=_scale_unit,
+        check=lambda x: _check_finite(x, "normal"),
+        support="all reals (images scaled to [0, 1])",
+        description="Independent(Normal) over pixels: decoder mean and learned per-pixel softplus sigma.",
+    )
+)
 
 
 def _continuous_bernoulli(logits):
@@ -236,13 +243,15 @@ def _continuous_bernoulli(logits):
     return tfd.ContinuousBernoulli(logits=logits[..., 0])
 
 
-register(Likelihood(
-    name="continuous_bernoulli",
-    params_per_pixel=1,
-    make=_continuous_bernoulli,
-    scale=_scale_unit,
-    check=lambda x: _check_unit_interval(x, "continuous_bernoulli", closed=True),
-    support="[0, 1]",
-    description="Independent(ContinuousBernoulli) over pixels, from logits: a normalised density "
-    "for grey levels in [0, 1].",
-))
+register(
+    Likelihood(
+        name="continuous_bernoulli",
+        params_per_pixel=1,
+        make=_continuous_bernoulli,
+        scale=_scale_unit,
+        check=lambda x: _check_unit_interval(x, "continuous_bernoulli", closed=True),
+        support="[0, 1]",
+        description="Independent(ContinuousBernoulli) over pixels, from logits: a normalised density "
+        "for grey levels in [0, 1].",
+    )
+)

@@ -49,8 +49,10 @@ _held: dict[Path, int] = {}  # lock files this process holds -> nesting depth
 
 def holder_text(record: dict) -> str:
     """'pid 123 on host h (tfp-vae train --out runs/a), training since 2026-11-23 05:30:00 UTC'."""
-    return (f"pid {record.get('pid')} on host {record.get('host')} ({record.get('command')}), "
-            f"{record.get('what')} since {record.get('since')}")
+    return (
+        f"pid {record.get('pid')} on host {record.get('host')} ({record.get('command')}), "
+        f"{record.get('what')} since {record.get('since')}"
+    )
 
 
 def _read_record(fd: int) -> dict | None:
@@ -65,8 +67,9 @@ def _read_record(fd: int) -> dict | None:
 
 
 @contextlib.contextmanager
-def run_lock(run_dir: str | os.PathLike, what: str,
-             message: Callable[[str], object] | None = None) -> Iterator[None]:
+def run_lock(
+    run_dir: str | os.PathLike, what: str, message: Callable[[str], object] | None = None
+) -> Iterator[None]:
     """Holds RUN_DIR's lock within the block (creating RUN_DIR if missing, and removing it again
     if the block wrote nothing into it).
 
@@ -99,11 +102,14 @@ def run_lock(run_dir: str | os.PathLike, what: str,
         if left is not None:  # a holder that ended without clearing its record: it was killed
             (message or (lambda line: print(line, file=sys.stderr)))(
                 f"{run_dir}: taking over the lock left by {holder_text(left)}; that process is "
-                "gone (killed?), so its work is resumed from what it committed.")
+                "gone (killed?), so its work is resumed from what it committed."
+            )
         record = {
-            "pid": os.getpid(), "host": socket.gethostname(), "command": " ".join(sys.argv),
-            "what": what, "since": datetime.datetime.now(datetime.timezone.utc).strftime(
-                "%Y-%m-%d %H:%M:%S UTC"),
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+            "command": " ".join(sys.argv),
+            "what": what,
+            "since": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC"),
         }
         os.ftruncate(fd, 0)
         os.pwrite(fd, json.dumps(record).encode(), 0)

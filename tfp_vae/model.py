@@ -60,7 +60,8 @@ class VAE(tf_keras.Model):
         self.config = config
         # The VampPrior encodes its pseudo-inputs with the encoder built next (read when called).
         self.prior_layer = build_prior(
-            config, lambda images: posterior_without_kl(self.encoder, images, config.latent_dim))
+            config, lambda images: posterior_without_kl(self.encoder, images, config.latent_dim)
+        )
         # Building the encoder runs its layers once symbolically, before a VampPrior could encode
         # through it; that pass's KL is never used (every call recomputes it), so it sees N(0, I).
         # From then on the KL reads the model's current prior.
@@ -73,9 +74,7 @@ class VAE(tf_keras.Model):
         # Steps per epoch of the running `fit`, for the per-step KL schedule; set by its callback,
         # kept out of the weights (object.__setattr__: Keras does not track it).
         object.__setattr__(self, "_steps_per_epoch", tf.Variable(1, trainable=False, dtype=tf.int64))
-        self._trackers = {
-            name: tf_keras.metrics.Mean(name=name) for name in ("loss", "nll", "kl")
-        }
+        self._trackers = {name: tf_keras.metrics.Mean(name=name) for name in ("loss", "nll", "kl")}
 
     @property
     def prior(self) -> tfd.Distribution:
@@ -90,8 +89,13 @@ class VAE(tf_keras.Model):
     def call(self, x: tf.Tensor, training: bool | None = None) -> tfd.Distribution:
         return self.decoder(self.encoder(x, training=training), training=training)
 
-    def compile(self, optimizer: str | tf_keras.optimizers.Optimizer = "adam", loss: object = None,
-                steps_per_execution: int = STEPS_PER_EXECUTION, **kwargs: Any) -> None:
+    def compile(
+        self,
+        optimizer: str | tf_keras.optimizers.Optimizer = "adam",
+        loss: object = None,
+        steps_per_execution: int = STEPS_PER_EXECUTION,
+        **kwargs: Any,
+    ) -> None:
         """Like `tf_keras.Model.compile`; the loss is the model's own negative ELBO.
 
         `steps_per_execution` defaults to `STEPS_PER_EXECUTION`: `fit` runs that many training
@@ -142,6 +146,7 @@ class VAE(tf_keras.Model):
         # Weighted by batch size, so an epoch's figure is the mean over examples even when the
         # last batch is short (Keras would otherwise weight every batch equally).
         size = tf.cast(tf.shape(terms["nll"])[0], tf.float32)
+
         # Under tf.distribute a replica can get an empty slice of a short last batch: its means
         # are NaN and weigh nothing, so they are recorded as 0 with weight 0.
         def record(name, value):
@@ -213,8 +218,9 @@ class VAE(tf_keras.Model):
             return
 
         def assign(*_):
-            return assign_schedule(self.config, self.encoder.divergence,
-                                   self.optimizer.iterations, self._steps_per_epoch)
+            return assign_schedule(
+                self.config, self.encoder.divergence, self.optimizer.iterations, self._steps_per_epoch
+            )
 
         if tf.distribute.has_strategy():  # a mirrored variable is set once, in cross-replica context
             tf.distribute.get_replica_context().merge_call(assign)

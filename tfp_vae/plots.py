@@ -113,9 +113,17 @@ def latent_scatter(codes, labels, class_names=CLASS_NAMES, title="latent space",
         ax.scatter(points[:, 0], points[:, 1], s=6, alpha=0.7, linewidths=0)
         return ax.figure
     names = np.asarray(class_names, dtype=object)[np.asarray(labels, int)]
-    sns.scatterplot(x=points[:, 0], y=points[:, 1], hue=names, hue_order=list(class_names),
-                    palette="tab10" if len(class_names) <= 10 else "husl", s=6, alpha=0.7,
-                    linewidth=0, ax=ax)
+    sns.scatterplot(
+        x=points[:, 0],
+        y=points[:, 1],
+        hue=names,
+        hue_order=list(class_names),
+        palette="tab10" if len(class_names) <= 10 else "husl",
+        s=6,
+        alpha=0.7,
+        linewidth=0,
+        ax=ax,
+    )
     ax.legend(fontsize=7, markerscale=2, loc="best")
     return ax.figure
 
@@ -135,8 +143,7 @@ def reconstructions(model, x, seed=0) -> Figure:
     x = _need_images(x)
     z = posterior_means(model, x)
     p = model.decoder(z)
-    rows = {"original": x, "decoder mean": p.mean().numpy(),
-            "decoder sample": p.sample(seed=seed).numpy()}
+    rows = {"original": x, "decoder mean": p.mean().numpy(), "decoder sample": p.sample(seed=seed).numpy()}
     fig = Figure(figsize=(1.2 * len(x), 1.3 * len(rows)), layout="constrained")
     axes = fig.subplots(len(rows), len(x), squeeze=False)
     for r, (name, images) in enumerate(rows.items()):
@@ -264,7 +271,7 @@ def save_run_plots(run_dir, data_dir=None, n=10, verbose=0) -> list[Path]:
     _, (x_test, y_test) = prepare(loaded, config.likelihood, config.binarize, config.seed)
     names = loaded.class_names  # None without labels: no titles, no class colours
     figures = {
-        "examples": lambda: image_grid(x_test[:2 * n], _take(y_test, slice(2 * n)), names),
+        "examples": lambda: image_grid(x_test[: 2 * n], _take(y_test, slice(2 * n)), names),
         "reconstructions": lambda: reconstructions(model, x_test[:n]),
         "prior_samples": lambda: prior_samples(model),
         "latent_traversals": lambda: latent_traversals(model, x_test[0]),
@@ -278,7 +285,7 @@ def save_run_plots(run_dir, data_dir=None, n=10, verbose=0) -> list[Path]:
     if config.latent_dim >= 2:  # traversals along the code's principal directions, not its coordinates
         from tfp_vae.disentanglement_plots import principal_traversals
 
-        figures["principal_traversals"] = lambda: principal_traversals(model, x_test[:runs.LATENT_EXAMPLES])
+        figures["principal_traversals"] = lambda: principal_traversals(model, x_test[: runs.LATENT_EXAMPLES])
     out = run_dir / PLOTS_DIR
     out.mkdir(parents=True, exist_ok=True)
     paths = []
@@ -299,8 +306,9 @@ def _before_after(model, run_dir, x_test, y_test, names):
         before = runs.load_latents(run_dir)
     except TfpVaeError:  # a run trained before latents were recorded: the trained model alone
         index = np.arange(min(len(x_test), runs.LATENT_EXAMPLES))
-        return latent_scatter(posterior_means(model, x_test[index]), _take(y_test, index), names,
-                              "after training")
+        return latent_scatter(
+            posterior_means(model, x_test[index]), _take(y_test, index), names, "after training"
+        )
     index = before["index"]
     after = posterior_means(model, x_test[index])
     return latent_before_after(before["codes"], after, _take(y_test, index), names)
@@ -321,8 +329,11 @@ def _by_beta(table, columns):
     if len(table) == 0:
         raise ValueError("the results table is empty: no sweep point has finished yet.")
     grouped = table.groupby("beta")[list(columns)]
-    return (grouped.mean().sort_index(), grouped.std(ddof=0).sort_index().fillna(0.0),
-            grouped.size().sort_index())
+    return (
+        grouped.mean().sort_index(),
+        grouped.std(ddof=0).sort_index().fillna(0.0),
+        grouped.size().sort_index(),
+    )
 
 
 def _beta_axis(ax, betas):
@@ -334,8 +345,9 @@ def _beta_axis(ax, betas):
     ax.set_xlabel("beta (KL weight in training)")
 
 
-def rate_distortion(table: pd.DataFrame, title: str | None = None,
-                    ax: Axes | None = None) -> Figure | SubFigure:
+def rate_distortion(
+    table: pd.DataFrame, title: str | None = None, ax: Axes | None = None
+) -> Figure | SubFigure:
     """Rate (kl, nats) against distortion (nll, nats) per beta; error bars are sd over seeds.
     Draws on `ax` when given (returning its figure)."""
     mean, sd, count = _by_beta(table, ("nll", "kl"))
@@ -344,8 +356,9 @@ def rate_distortion(table: pd.DataFrame, title: str | None = None,
     fig = ax.figure
     ax.errorbar(mean["nll"], mean["kl"], xerr=sd["nll"], yerr=sd["kl"], fmt="o-", capsize=3)
     for beta, row in mean.iterrows():
-        ax.annotate(f"beta={beta:g}", (row["nll"], row["kl"]), textcoords="offset points",
-                    xytext=(6, 4), fontsize=8)
+        ax.annotate(
+            f"beta={beta:g}", (row["nll"], row["kl"]), textcoords="offset points", xytext=(6, 4), fontsize=8
+        )
     ax.set_xlabel("distortion  E_q[-log p(x|z)]  (nats per test image)")
     ax.set_ylabel("rate  KL(q(z|x) || p(z))  (nats per test image)")
     seeds = int(count.max())
@@ -362,8 +375,10 @@ def active_units_vs_beta(table: pd.DataFrame, latent_dim: int | None = None) -> 
     mean, sd, _ = _by_beta(table, counts)
     fig = Figure(figsize=(6, 4), layout="constrained")
     ax = fig.add_subplot()
-    labels = {"active_units": "coordinates (active_units)",
-              "active_directions": "directions (eigenvalues of Cov E_q[z|x])"}
+    labels = {
+        "active_units": "coordinates (active_units)",
+        "active_directions": "directions (eigenvalues of Cov E_q[z|x])",
+    }
     for column in counts:
         ax.errorbar(mean.index, mean[column], yerr=sd[column], fmt="o-", capsize=3, label=labels[column])
     if latent_dim is None and "latent_dim" in table.columns:
@@ -394,8 +409,9 @@ def traversal_mosaic(model, x, dims: int = 4, steps: int = 7, span: float = 3.0)
     return mosaic, [(d, float(variance[d])) for d in order]
 
 
-def traversals_by_beta(models: dict[float, VAE], x: np.ndarray, dims: int = 4, steps: int = 7,
-                       span: float = 3.0) -> Figure:
+def traversals_by_beta(
+    models: dict[float, VAE], x: np.ndarray, dims: int = 4, steps: int = 7, span: float = 3.0
+) -> Figure:
     """Traversals of image x[0] side by side, one panel per beta.
 
     models: {beta: trained VAE}; x: images [N, H, W, C] scaled for them (N >= 2: the spread of the
@@ -414,10 +430,16 @@ def traversals_by_beta(models: dict[float, VAE], x: np.ndarray, dims: int = 4, s
         ax.imshow(mosaic, cmap="gray", vmin=0, vmax=1)
         ax.set_title(f"beta = {beta:g}")
         ax.set_xticks([])
-        ax.set_yticks([(i + 0.5) * height for i in range(len(ranked))],
-                      [f"z{d} ({v:.2f})" for d, v in ranked], fontsize=7)
-    fig.suptitle(f"Latent traversals of one test image: offsets {-span:g}..{span:g} around its posterior "
-                 "mean\n(rows: its most active coordinates, Var_x E_q[z_d] in brackets)", fontsize=10)
+        ax.set_yticks(
+            [(i + 0.5) * height for i in range(len(ranked))],
+            [f"z{d} ({v:.2f})" for d, v in ranked],
+            fontsize=7,
+        )
+    fig.suptitle(
+        f"Latent traversals of one test image: offsets {-span:g}..{span:g} around its posterior "
+        "mean\n(rows: its most active coordinates, Var_x E_q[z_d] in brackets)",
+        fontsize=10,
+    )
     return fig
 
 

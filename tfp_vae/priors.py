@@ -68,11 +68,15 @@ class MixturePrior(tf_keras.layers.Layer):
         super().__init__(**kwargs)
         self.logits = self.add_weight(name="logits", shape=[components], initializer="zeros")
         self.means = self.add_weight(
-            name="means", shape=[components, latent_dim],
-            initializer=tf_keras.initializers.RandomNormal(stddev=_MEAN_SPREAD))
+            name="means",
+            shape=[components, latent_dim],
+            initializer=tf_keras.initializers.RandomNormal(stddev=_MEAN_SPREAD),
+        )
         self.raw_scales = self.add_weight(
-            name="raw_scales", shape=[components, latent_dim],
-            initializer=tf_keras.initializers.Constant(_UNIT_SCALE))
+            name="raw_scales",
+            shape=[components, latent_dim],
+            initializer=tf_keras.initializers.Constant(_UNIT_SCALE),
+        )
         self.built = True
 
     def distribution(self) -> tfd.Distribution:
@@ -80,7 +84,8 @@ class MixturePrior(tf_keras.layers.Layer):
         return tfd.MixtureSameFamily(
             mixture_distribution=tfd.Categorical(logits=tf.convert_to_tensor(self.logits)),
             components_distribution=tfd.MultivariateNormalDiag(
-                loc=tf.convert_to_tensor(self.means), scale_diag=scales),
+                loc=tf.convert_to_tensor(self.means), scale_diag=scales
+            ),
             name="prior",
         )
 
@@ -99,8 +104,10 @@ class VampPrior(tf_keras.layers.Layer):
     def __init__(self, image_shape, components: int, encode: Callable, **kwargs):
         super().__init__(**kwargs)
         self.raw_pseudo_inputs = self.add_weight(
-            name="raw_pseudo_inputs", shape=[components, *image_shape],
-            initializer=tf_keras.initializers.RandomNormal(stddev=1.0))
+            name="raw_pseudo_inputs",
+            shape=[components, *image_shape],
+            initializer=tf_keras.initializers.RandomNormal(stddev=1.0),
+        )
         object.__setattr__(self, "_encode", encode)
         self.built = True
 
@@ -118,7 +125,8 @@ class VampPrior(tf_keras.layers.Layer):
         identity = tf.eye(scale.shape[-1], batch_shape=tf.shape(scale)[:-2])
         inverse = tf.linalg.triangular_solve(scale, identity)  # L_k^-1, lower triangular
         components = tfde.MultivariateNormalPrecisionFactorLinearOperator(
-            loc=q.loc, precision_factor=tf.linalg.LinearOperatorLowerTriangular(inverse).adjoint())
+            loc=q.loc, precision_factor=tf.linalg.LinearOperatorLowerTriangular(inverse).adjoint()
+        )
         return tfd.MixtureSameFamily(
             mixture_distribution=tfd.Categorical(logits=tf.zeros(tf.shape(q.loc)[:-1])),
             components_distribution=components,
@@ -138,10 +146,11 @@ class Prior:
 PRIORS = {
     "standard": Prior(lambda cfg, encode: StandardPrior(cfg.latent_dim, name="prior"), True),
     "mixture": Prior(
-        lambda cfg, encode: MixturePrior(cfg.latent_dim, cfg.prior_components, name="prior"), False),
+        lambda cfg, encode: MixturePrior(cfg.latent_dim, cfg.prior_components, name="prior"), False
+    ),
     "vamp": Prior(
-        lambda cfg, encode: VampPrior(cfg.input_shape, cfg.prior_components, encode, name="prior"),
-        False),
+        lambda cfg, encode: VampPrior(cfg.input_shape, cfg.prior_components, encode, name="prior"), False
+    ),
 }
 
 

@@ -49,7 +49,7 @@ def first_candidate(config) -> int:
 def best_epoch(config, history: dict) -> int | None:
     """0-based index of the epoch with the lowest criterion (the first such), or None if no epoch
     after the KL ramp has finished yet."""
-    values = criterion(history)[first_candidate(config):]
+    values = criterion(history)[first_candidate(config) :]
     return None if not len(values) else first_candidate(config) + int(np.argmin(values))
 
 
@@ -64,8 +64,10 @@ def stop_reason(config, history: dict) -> str | None:
     best = best_epoch(config, history)
     patience = config.early_stopping_patience
     if patience and best is not None and _since(config, history, best) >= patience:
-        return (f"early stopping after epoch {done}: the validation negative ELBO has not improved "
-                f"for {patience} epoch(s) since epoch {best + 1}")
+        return (
+            f"early stopping after epoch {done}: the validation negative ELBO has not improved "
+            f"for {patience} epoch(s) since epoch {best + 1}"
+        )
     if done >= config.epochs:
         return f"completed {done} epochs"
     return None
@@ -98,8 +100,11 @@ LR_SCHEDULES: dict[str, LRSchedule] = {
     s.name: s
     for s in (
         LRSchedule("constant", _constant, "learning_rate throughout"),
-        LRSchedule("plateau", _plateau, "times lr_factor after lr_patience epochs without "
-                   "validation improvement, down to lr_min"),
+        LRSchedule(
+            "plateau",
+            _plateau,
+            "times lr_factor after lr_patience epochs without validation improvement, down to lr_min",
+        ),
     )
 }
 

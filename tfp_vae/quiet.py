@@ -37,8 +37,11 @@ def command_line_verbosity(argv=None) -> int | None:
             return None
         argv = sys.argv
     for i, word in enumerate(argv):
-        value = word.split("=", 1)[1] if word.startswith("--verbose=") else (
-            argv[i + 1] if word == "--verbose" and i + 1 < len(argv) else None)
+        value = (
+            word.split("=", 1)[1]
+            if word.startswith("--verbose=")
+            else (argv[i + 1] if word == "--verbose" and i + 1 < len(argv) else None)
+        )
         if value is not None:
             return int(value) if value.isdigit() else 1
     return 1

@@ -73,15 +73,17 @@ def shuffled_batches(x, batch_size: int, seed: int, initial_epoch: int, epochs: 
             tf.range(n, dtype=tf.int64), seed=tf.stack([tf.constant(seed, tf.int64), epoch])
         )
         batches = tf.data.Dataset.from_tensor_slices(
-            tf.reshape(order[: full * batch_size], [full, batch_size]))
+            tf.reshape(order[: full * batch_size], [full, batch_size])
+        )
         if rest:
-            batches = batches.concatenate(tf.data.Dataset.from_tensors(order[full * batch_size:]))
+            batches = batches.concatenate(tf.data.Dataset.from_tensors(order[full * batch_size :]))
         return batches
 
     indices = tf.data.Dataset.range(initial_epoch, epochs).flat_map(epoch_batches)
     images = tf.data.Dataset.from_tensors(x).repeat()
     data = tf.data.Dataset.zip((indices, images)).map(
-        lambda i, all_images: tf.gather(all_images, i), num_parallel_calls=tf.data.AUTOTUNE,
+        lambda i, all_images: tf.gather(all_images, i),
+        num_parallel_calls=tf.data.AUTOTUNE,
         deterministic=True,
     )
     options = tf.data.Options()

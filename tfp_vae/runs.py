@@ -68,8 +68,9 @@ def save_config(config: VAEConfig, run_dir) -> Path:
 def load_config(run_dir: str | os.PathLike) -> VAEConfig:
     path = Path(run_dir) / CONFIG_FILE
     if not path.is_file():
-        raise RunDirError(f"{path} is missing; {run_dir} is not a tfp_vae run directory "
-                          "(train into it first).")
+        raise RunDirError(
+            f"{path} is missing; {run_dir} is not a tfp_vae run directory (train into it first)."
+        )
     try:
         return VAEConfig.from_json(path.read_text())
     except ConfigError as err:
@@ -129,8 +130,9 @@ def load(run_dir: str | os.PathLike) -> VAE:
     config = load_config(run_dir)
     weights = run_dir / WEIGHTS_FILE
     if not weights.is_file():
-        raise RunDirError(f"{weights} is missing; the run in {run_dir} never saved its weights "
-                          "(train it again).")
+        raise RunDirError(
+            f"{weights} is missing; the run in {run_dir} never saved its weights (train it again)."
+        )
     try:
         stamped = weights_config(weights)
     except Exception as err:  # not HDF5 at all, or truncated: h5py refuses it
@@ -180,8 +182,7 @@ def save_latents(codes, index, run_dir) -> Path:
     """codes [n, d] (posterior means of the untrained model) of test images `index` [n]."""
     import numpy as np
 
-    return atomic_write(Path(run_dir) / LATENTS_BEFORE,
-                        lambda tmp: np.savez(tmp, codes=codes, index=index))
+    return atomic_write(Path(run_dir) / LATENTS_BEFORE, lambda tmp: np.savez(tmp, codes=codes, index=index))
 
 
 def load_latents(run_dir) -> dict:

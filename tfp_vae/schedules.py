@@ -115,11 +115,17 @@ class KLScheduleCallback(tf_keras.callbacks.Callback):
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
         steps = self.params.get("steps")
         if self._names and not steps:
-            raise ValueError(f"the {self.config.kl_schedule!r} KL schedule moves per step and needs "
-                             "the steps per epoch: pass steps_per_epoch to fit.")
+            raise ValueError(
+                f"the {self.config.kl_schedule!r} KL schedule moves per step and needs "
+                "the steps per epoch: pass steps_per_epoch to fit."
+            )
         self.steps_per_epoch.assign(steps or 1)
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         if logs is not None:
-            logs.update({name: float(tf_keras.backend.get_value(getattr(self.divergence, name)))
-                         for name in self._names})
+            logs.update(
+                {
+                    name: float(tf_keras.backend.get_value(getattr(self.divergence, name)))
+                    for name in self._names
+                }
+            )

@@ -61,8 +61,13 @@ def runs_table(run_dirs: Sequence[str | os.PathLike]) -> pd.DataFrame:
     rows = []
     for run_dir, config in zip(dirs, configs):
         row: dict[str, Any] = {"run": str(run_dir)}
-        row.update({k: "x".join(map(str, v)) if isinstance(v, list) else "none" if v is None else v
-                    for k, v in config.items() if k in differ})
+        row.update(
+            {
+                k: "x".join(map(str, v)) if isinstance(v, list) else "none" if v is None else v
+                for k, v in config.items()
+                if k in differ
+            }
+        )
         status = _json(run_dir / STATUS_FILE)
         if status:
             row["status"] = status.get("state")
@@ -74,8 +79,9 @@ def runs_table(run_dirs: Sequence[str | os.PathLike]) -> pd.DataFrame:
         if best is not None:
             row.update(best_epoch=best + 1, val_neg_elbo=values[-1], best_val_neg_elbo=values[best])
         metrics = _json(run_dir / runs.METRICS_FILE) or {}
-        row.update({k: v for k, v in metrics.items()
-                    if isinstance(v, (int, float)) and not isinstance(v, bool)})
+        row.update(
+            {k: v for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+        )
         rows.append(row)
     return pd.DataFrame(rows)
 

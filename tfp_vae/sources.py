@@ -95,8 +95,10 @@ def _labels(y, n: int, what: str) -> np.ndarray | None:
         return None
     y = np.asarray(y)
     if y.ndim != 1 or not np.issubdtype(y.dtype, np.integer) or (y.size and y.min() < 0):
-        raise DataError(f"{what}: labels must be non-negative integers, one per image (1-D), got "
-                        f"dtype {y.dtype} and shape {y.shape}.")
+        raise DataError(
+            f"{what}: labels must be non-negative integers, one per image (1-D), got "
+            f"dtype {y.dtype} and shape {y.shape}."
+        )
     if len(y) != n:
         raise DataError(f"{what}: {len(y)} labels for {n} images; give exactly one label per image.")
     return y.astype(np.int64)
@@ -108,16 +110,19 @@ def _images(x, what: str) -> np.ndarray:
     if x.ndim == 3:
         x = x[..., None]
     if x.ndim != 4 or x.shape[0] == 0:
-        raise DataError(f"{what}: images must be a non-empty array [N, H, W] or [N, H, W, C], "
-                        f"got shape {x.shape}.")
+        raise DataError(
+            f"{what}: images must be a non-empty array [N, H, W] or [N, H, W, C], got shape {x.shape}."
+        )
     if x.dtype == np.uint8:
         return x
     if not np.issubdtype(x.dtype, np.floating):
         raise DataError(f"{what}: images have dtype {x.dtype}; give uint8 (0..255) or floats in [0, 1].")
     x = x.astype(np.float32)
     if not np.isfinite(x).all() or x.min() < 0 or x.max() > 1:
-        raise DataError(f"{what}: float images must be finite and in [0, 1], got values in "
-                        f"[{np.nanmin(x)}, {np.nanmax(x)}]; divide by 255 or clip them.")
+        raise DataError(
+            f"{what}: float images must be finite and in [0, 1], got values in "
+            f"[{np.nanmin(x)}, {np.nanmax(x)}]; divide by 255 or clip them."
+        )
     return x
 
 
@@ -164,16 +169,20 @@ def _load_dsprites(dataset, *, test_fraction, input_shape, train_examples, **_):
 def _load_array_file(dataset, *, test_fraction, input_shape, **_):
     path = Path(dataset).expanduser()
     if not path.is_file():
-        raise DataError(f"dataset={dataset!r}: no such file ({path.resolve()}); fix the path "
-                        "(relative paths are resolved against the current directory).")
+        raise DataError(
+            f"dataset={dataset!r}: no such file ({path.resolve()}); fix the path "
+            "(relative paths are resolved against the current directory)."
+        )
     raw = path.read_bytes()
     try:
         loaded = np.load(io.BytesIO(raw), allow_pickle=False)
         arrays = dict(loaded) if path.suffix == ".npz" else {"x": loaded}
     except (ValueError, OSError, EOFError, zipfile.BadZipFile) as err:
-        raise DataError(f"{path} cannot be read as a {path.suffix} file ({type(err).__name__}: {err}); "
-                        "it is truncated, corrupt, or holds pickled objects. Save it again with "
-                        "numpy.savez / numpy.save.") from err
+        raise DataError(
+            f"{path} cannot be read as a {path.suffix} file ({type(err).__name__}: {err}); "
+            "it is truncated, corrupt, or holds pickled objects. Save it again with "
+            "numpy.savez / numpy.save."
+        ) from err
     keys = sorted(arrays)
     if "x" in arrays and not {"x_train", "x_test"} & set(arrays):
         x = _images(arrays["x"], f"{path}['x']")
@@ -186,13 +195,17 @@ def _load_array_file(dataset, *, test_fraction, input_shape, **_):
         x = _images(arrays["x_train"], f"{path}['x_train']")
         xt = _images(arrays["x_test"], f"{path}['x_test']")
         if x.shape[1:] != xt.shape[1:] or x.dtype != xt.dtype:
-            raise DataError(f"{path}: x_train is {x.dtype} {x.shape[1:]} but x_test is "
-                            f"{xt.dtype} {xt.shape[1:]}; give both splits the same image shape and dtype.")
+            raise DataError(
+                f"{path}: x_train is {x.dtype} {x.shape[1:]} but x_test is "
+                f"{xt.dtype} {xt.shape[1:]}; give both splits the same image shape and dtype."
+            )
         y = _labels(arrays.get("y_train"), len(x), f"{path}['y_train']")
         yt = _labels(arrays.get("y_test"), len(xt), f"{path}['y_test']")
     else:
-        raise DataError(f"{path} holds arrays {keys}; expected 'x' (and optionally 'y'), or "
-                        "'x_train' and 'x_test' (and optionally 'y_train' and 'y_test').")
+        raise DataError(
+            f"{path} holds arrays {keys}; expected 'x' (and optionally 'y'), or "
+            "'x_train' and 'x_test' (and optionally 'y_train' and 'y_test')."
+        )
     _check_shape(x, input_shape, str(path), resizable=False)
     record = {"path": str(path.resolve()), "sha256": hashlib.sha256(raw).hexdigest(), "bytes": len(raw)}
     return Loaded(x, y, xt, yt, _class_names_for(y, yt), record)
@@ -202,16 +215,21 @@ def _load_array_file(dataset, *, test_fraction, input_shape, **_):
 def folder_files(root: Path):
     """([(file, label or None)] sorted, class names or None) of an image folder; see the module."""
     if not root.is_dir():
-        raise DataError(f"dataset={str(root)!r}: no such folder ({root.resolve()}); fix the path "
-                        "(relative paths are resolved against the current directory).")
+        raise DataError(
+            f"dataset={str(root)!r}: no such folder ({root.resolve()}); fix the path "
+            "(relative paths are resolved against the current directory)."
+        )
+
     def is_image(p):
         return p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS
 
     classes = sorted(d.name for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
     loose = sorted(p for p in root.iterdir() if is_image(p))
     if classes and loose:
-        raise DataError(f"{root} holds class subfolders {classes} and also images directly in it "
-                        f"(e.g. {loose[0].name}); move those into a class subfolder.")
+        raise DataError(
+            f"{root} holds class subfolders {classes} and also images directly in it "
+            f"(e.g. {loose[0].name}); move those into a class subfolder."
+        )
     files: list[tuple[Path, int | None]] = []
     if not classes:
         files = [(p, None) for p in loose]
@@ -219,12 +237,16 @@ def folder_files(root: Path):
         for label, name in enumerate(classes):
             found = sorted(p for p in (root / name).rglob("*") if is_image(p))
             if not found:
-                raise DataError(f"class folder {root / name} holds no images "
-                                f"({', '.join(IMAGE_EXTENSIONS)}); add some or remove the folder.")
+                raise DataError(
+                    f"class folder {root / name} holds no images "
+                    f"({', '.join(IMAGE_EXTENSIONS)}); add some or remove the folder."
+                )
             files += [(p, label) for p in found]
     if not files:
-        raise DataError(f"{root} holds no images ({', '.join(IMAGE_EXTENSIONS)}); put image files in it "
-                        "or in one subfolder per class.")
+        raise DataError(
+            f"{root} holds no images ({', '.join(IMAGE_EXTENSIONS)}); put image files in it "
+            "or in one subfolder per class."
+        )
     return files, (tuple(classes) if classes else None)
 
 
@@ -237,8 +259,10 @@ def _read_image(path: Path, raw: bytes):
             grey = image.mode in ("1", "L", "LA", "I", "I;16", "F")
             return image.convert("L" if grey else "RGB"), grey
     except (OSError, UnidentifiedImageError, SyntaxError, ValueError, Image.DecompressionBombError) as err:
-        raise DataError(f"cannot read image {path} ({type(err).__name__}: {err}); the file is "
-                        "truncated or not an image: replace or remove it.") from err
+        raise DataError(
+            f"cannot read image {path} ({type(err).__name__}: {err}); the file is "
+            "truncated or not an image: replace or remove it."
+        ) from err
 
 
 def _load_image_folder(dataset, *, test_fraction, input_shape, resize, **_):
@@ -257,17 +281,20 @@ def _load_image_folder(dataset, *, test_fraction, input_shape, resize, **_):
         greys.append(grey)
     if resize:
         h, w, c = input_shape
-        images = [im.convert("L" if c == 1 else "RGB").resize((w, h), Image.Resampling.BILINEAR)
-                  for im in images]
+        images = [
+            im.convert("L" if c == 1 else "RGB").resize((w, h), Image.Resampling.BILINEAR) for im in images
+        ]
     else:
         sizes: dict[tuple[int, int], Path] = {}
         for (path, _), image in zip(files, images):
             sizes.setdefault(image.size, path)
         if len(sizes) > 1:
             (s1, p1), (s2, p2) = list(sizes.items())[:2]
-            raise DataError(f"the images in {root} differ in size ({p1.name}: {s1[0]}x{s1[1]}, "
-                            f"{p2.name}: {s2[0]}x{s2[1]}, width x height); train with --resize true "
-                            "to resize them all to --input-shape, or resize them yourself.")
+            raise DataError(
+                f"the images in {root} differ in size ({p1.name}: {s1[0]}x{s1[1]}, "
+                f"{p2.name}: {s2[0]}x{s2[1]}, width x height); train with --resize true "
+                "to resize them all to --input-shape, or resize them yourself."
+            )
         if not all(greys):  # a mix of grey and colour images: all as RGB
             images = [im.convert("RGB") for im in images]
     x = _images(np.stack([np.asarray(im, np.uint8) for im in images]), str(root))
@@ -293,12 +320,18 @@ def _is_path(dataset: str) -> bool:
 
 SOURCES = {
     "builtin": Source("builtin", _is_builtin, _load_builtin, "'fashion_mnist' or 'mnist'"),
-    "dsprites": Source("dsprites", lambda d: d in DSPRITES_NAMES, _load_dsprites,
-                       "'dsprites' or 'dsprites_small'"),
-    "array_file": Source("array_file", lambda d: d.lower().endswith(ARRAY_EXTENSIONS), _load_array_file,
-                         "a path to an .npz or .npy file"),
-    "image_folder": Source("image_folder", _is_path, _load_image_folder,
-                           "a path to a folder of images (e.g. ./my_images)"),
+    "dsprites": Source(
+        "dsprites", lambda d: d in DSPRITES_NAMES, _load_dsprites, "'dsprites' or 'dsprites_small'"
+    ),
+    "array_file": Source(
+        "array_file",
+        lambda d: d.lower().endswith(ARRAY_EXTENSIONS),
+        _load_array_file,
+        "a path to an .npz or .npy file",
+    ),
+    "image_folder": Source(
+        "image_folder", _is_path, _load_image_folder, "a path to a folder of images (e.g. ./my_images)"
+    ),
 }
 
 
@@ -313,17 +346,33 @@ def describe_sources() -> str:
     return "; ".join(s.describe for s in SOURCES.values())
 
 
-def load_raw(dataset: str, *, data_dir=None, test_fraction: float = 0.1, input_shape=None,
-             resize: bool = False, train_examples: int = 0) -> Loaded:
+def load_raw(
+    dataset: str,
+    *,
+    data_dir=None,
+    test_fraction: float = 0.1,
+    input_shape=None,
+    resize: bool = False,
+    train_examples: int = 0,
+) -> Loaded:
     """The raw images of `dataset` through its source; `record["source"]` names that source."""
     source = source_for(dataset)
     if source is None:
         raise DataError(f"unknown data set {dataset!r}; give {describe_sources()}.")
-    loaded = source.load(dataset, data_dir=data_dir, test_fraction=test_fraction,
-                         input_shape=input_shape, resize=resize, train_examples=train_examples)
+    loaded = source.load(
+        dataset,
+        data_dir=data_dir,
+        test_fraction=test_fraction,
+        input_shape=input_shape,
+        resize=resize,
+        train_examples=train_examples,
+    )
     loaded.record = {
-        "dataset": dataset, "source": source.name, **loaded.record,
-        "train_images": len(loaded.x), "test_images": len(loaded.x_test),
+        "dataset": dataset,
+        "source": source.name,
+        **loaded.record,
+        "train_images": len(loaded.x),
+        "test_images": len(loaded.x_test),
         "shape": list(loaded.x.shape[1:]),
         "class_names": None if loaded.class_names is None else list(loaded.class_names),
     }

@@ -70,6 +70,8 @@ def config_column(field: str) -> str:
     """The results-table column of config field `field`: its name, or "config.<name>" where a
     metric has that name (the config's `kl`, the KL estimator, is "config.kl"; `kl` is the rate)."""
     return f"config.{field}" if field in TABLE_METRICS + FACTOR_METRICS else field
+
+
 _FIELDS = {f.name: f for f in dataclasses.fields(VAEConfig)}
 
 
@@ -102,8 +104,9 @@ def grid_points(base: VAEConfig, grid: dict[str, Sequence]) -> list[SweepPoint]:
         raise ConfigError("the sweep grid is empty; give at least one field, e.g. {'beta': [0.5, 1, 4]}.")
     for field, values in grid.items():
         if field not in _FIELDS:
-            raise ConfigError(f"sweep grid field {field!r} is not a VAEConfig field; "
-                              f"choose from {sorted(_FIELDS)}.")
+            raise ConfigError(
+                f"sweep grid field {field!r} is not a VAEConfig field; choose from {sorted(_FIELDS)}."
+            )
         if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__") or len(list(values)) == 0:
             raise ConfigError(f"sweep grid field {field!r} needs a non-empty list of values, got {values!r}.")
     fields = sorted(grid)
@@ -123,7 +126,7 @@ def grid_points(base: VAEConfig, grid: dict[str, Sequence]) -> list[SweepPoint]:
 
 
 def parse_shard(text: str) -> tuple[int, int]:
-    """"i/n" -> (i, n) with 1 <= i <= n; `ConfigError` otherwise."""
+    """ "i/n" -> (i, n) with 1 <= i <= n; `ConfigError` otherwise."""
     try:
         i, n = (int(part) for part in str(text).split("/"))
     except ValueError:
@@ -144,7 +147,7 @@ def shard_points(points: list[SweepPoint], shard: tuple[int, int] = (1, 1)) -> l
     if not (isinstance(i, int) and isinstance(n, int) and 1 <= i <= n):
         raise ConfigError(f"shard {shard!r}: need integers 1 <= i <= n.")
     ranked = sorted(points, key=lambda p: p.name)
-    mine = {p.name for p in ranked[i - 1::n]}
+    mine = {p.name for p in ranked[i - 1 :: n]}
     return [p for p in points if p.name in mine]
 
 
@@ -222,8 +225,15 @@ def _jsonable_metrics(metrics: dict) -> dict:
     return {k: np.asarray(v).tolist() for k, v in metrics.items()}
 
 
-def run_point(point: SweepPoint, out_dir, data, num_samples=1000, eval_batch_size=None,
-              train_verbose=0, factor_settings=None) -> dict:
+def run_point(
+    point: SweepPoint,
+    out_dir,
+    data,
+    num_samples=1000,
+    eval_batch_size=None,
+    train_verbose=0,
+    factor_settings=None,
+) -> dict:
     """Trains `point` into OUT/point.name, evaluates it on the test images of `data` and writes
     metrics.json (metrics + training seconds). Returns the metrics.
 
@@ -236,22 +246,31 @@ def run_point(point: SweepPoint, out_dir, data, num_samples=1000, eval_batch_siz
     (_, _), (x_test, _) = data
     kwargs = {} if eval_batch_size is None else {"batch_size": eval_batch_size}
     metrics = _jsonable_metrics(evaluate(model, x_test, num_samples=num_samples, **kwargs))
-    metrics.update(train_seconds=seconds, num_samples=num_samples, test_images=len(x_test),
-                   active_directions=active_directions(posterior_means(model, x_test)))
+    metrics.update(
+        train_seconds=seconds,
+        num_samples=num_samples,
+        test_images=len(x_test),
+        active_directions=active_directions(posterior_means(model, x_test)),
+    )
     ds = disentanglement.factor_data(point.config.dataset)
     if ds is not None:
         settings = factor_settings or _factor_settings()
         (num_train, num_test), votes = settings["disentanglement_points"], settings["factor_vae_votes"]
         start = time.perf_counter()
-        metrics.update(disentanglement.model_metrics(model, ds, num_train, num_test,
-                                                     factor_vae_votes=tuple(votes), seed=point.config.seed))
+        metrics.update(
+            disentanglement.model_metrics(
+                model, ds, num_train, num_test, factor_vae_votes=tuple(votes), seed=point.config.seed
+            )
+        )
         metrics.update(disentanglement_seconds=time.perf_counter() - start, **settings)
     runs.atomic_write_text(run_dir / METRICS_FILE, json.dumps(metrics, indent=2, sort_keys=True))
     return metrics
 
 
-def _factor_settings(disentanglement_points=(disentanglement.NUM_TRAIN, disentanglement.NUM_TEST),
-                     factor_vae_votes=(disentanglement.FACTOR_VAE_TRAIN, disentanglement.FACTOR_VAE_EVAL)):
+def _factor_settings(
+    disentanglement_points=(disentanglement.NUM_TRAIN, disentanglement.NUM_TEST),
+    factor_vae_votes=(disentanglement.FACTOR_VAE_TRAIN, disentanglement.FACTOR_VAE_EVAL),
+):
     settings = {"disentanglement_points": disentanglement_points, "factor_vae_votes": factor_vae_votes}
     for name, pair in settings.items():
         if len(tuple(pair)) != 2 or not all(isinstance(n, int) and n >= 1 for n in pair):
@@ -261,20 +280,29 @@ def _factor_settings(disentanglement_points=(disentanglement.NUM_TRAIN, disentan
 
 def _subset(data, train_examples, test_examples):
     (x, y), (xt, yt) = data
+
     def cut(a, n):  # own images may come without labels
         return None if a is None else a[:n]
 
     return (x[:train_examples], cut(y, train_examples)), (xt[:test_examples], cut(yt, test_examples))
 
 
-def sweep(base: VAEConfig, grid: dict[str, Sequence], out_dir: str | os.PathLike, *,
-          shard: tuple[int, int] = (1, 1), num_samples: int = 1000,
-          eval_batch_size: int | None = None, train_examples: int | None = None,
-          test_examples: int | None = None, data: Splits | None = None,
-          data_dir: str | os.PathLike | None = None, verbose: int = 1,
-          disentanglement_points: tuple[int, int] = (disentanglement.NUM_TRAIN, disentanglement.NUM_TEST),
-          factor_vae_votes: tuple[int, int] = (disentanglement.FACTOR_VAE_TRAIN,
-                                               disentanglement.FACTOR_VAE_EVAL)) -> pd.DataFrame:
+def sweep(
+    base: VAEConfig,
+    grid: dict[str, Sequence],
+    out_dir: str | os.PathLike,
+    *,
+    shard: tuple[int, int] = (1, 1),
+    num_samples: int = 1000,
+    eval_batch_size: int | None = None,
+    train_examples: int | None = None,
+    test_examples: int | None = None,
+    data: Splits | None = None,
+    data_dir: str | os.PathLike | None = None,
+    verbose: int = 1,
+    disentanglement_points: tuple[int, int] = (disentanglement.NUM_TRAIN, disentanglement.NUM_TEST),
+    factor_vae_votes: tuple[int, int] = (disentanglement.FACTOR_VAE_TRAIN, disentanglement.FACTOR_VAE_EVAL),
+) -> pd.DataFrame:
     """Runs every unfinished point of this shard of the grid; returns the results table.
 
     Args:
@@ -313,9 +341,14 @@ def sweep(base: VAEConfig, grid: dict[str, Sequence], out_dir: str | os.PathLike
                 if is_finished(out_dir / point.name, point.config):  # another shard finished it meanwhile
                     continue
                 point_data = data if data is not None else load_data_for(point.config, data_dir)
-                metrics = run_point(point, out_dir, _subset(point_data, train_examples, test_examples),
-                                    num_samples=num_samples, eval_batch_size=eval_batch_size,
-                                    factor_settings=factor_settings)
+                metrics = run_point(
+                    point,
+                    out_dir,
+                    _subset(point_data, train_examples, test_examples),
+                    num_samples=num_samples,
+                    eval_batch_size=eval_batch_size,
+                    factor_settings=factor_settings,
+                )
         except RunDirBusyError as busy:
             if verbose:
                 print(f"\nskipping {point.name}: {busy}", file=sys.stderr)
@@ -343,8 +376,9 @@ def collect_results(out_dir):
         except Exception:  # a half-made point of another shard: not finished, not a row
             continue
         row = {"run": run_dir.name}
-        row.update({config_column(k): _fmt(v) if isinstance(v, list) else v
-                    for k, v in config.to_dict().items()})
+        row.update(
+            {config_column(k): _fmt(v) if isinstance(v, list) else v for k, v in config.to_dict().items()}
+        )
         columns = (*TABLE_METRICS, "train_seconds", *FACTOR_METRICS, "disentanglement_seconds")
         row.update({k: metrics[k] for k in columns if k in metrics})
         rows.append(row)

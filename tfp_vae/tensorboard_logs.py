@@ -30,8 +30,9 @@ class TensorBoardLogs(tf_keras.callbacks.Callback):
       stateless draw: training's own random numbers are untouched).
     """
 
-    def __init__(self, run_dir: str | os.PathLike, x: np.ndarray, seed: int = 0,
-                 image_every: int = IMAGE_EVERY) -> None:
+    def __init__(
+        self, run_dir: str | os.PathLike, x: np.ndarray, seed: int = 0, image_every: int = IMAGE_EVERY
+    ) -> None:
         super().__init__()
         self.logdir = Path(run_dir) / TENSORBOARD_DIR
         self.x = tf.convert_to_tensor(x, tf.float32)

@@ -41,8 +41,9 @@ from tfp_vae.reproducible import op_determinism, shuffled_batches, steps_per_epo
 from tfp_vae.tensorboard_logs import TensorBoardLogs
 
 
-def load_data_for(config: VAEConfig, data_dir: str | os.PathLike | None = None,
-                  run_dir: str | os.PathLike | None = None) -> Splits:
+def load_data_for(
+    config: VAEConfig, data_dir: str | os.PathLike | None = None, run_dir: str | os.PathLike | None = None
+) -> Splits:
     """The data set of `config`, scaled for its likelihood and binarized as it says; with
     `run_dir`, refused (`DataError`) if it differs from the data recorded in RUN_DIR/data.json."""
     loaded = load_checked(config, data_dir, run_dir)
@@ -56,11 +57,17 @@ def make_optimizer(config: VAEConfig) -> tf_keras.optimizers.Optimizer:
 
 
 @holds_run_lock("training", "out_dir")  # a second process training into out_dir stops at once
-def train(config: VAEConfig, out_dir: str | os.PathLike | None = None, data: Splits | None = None,
-          data_dir: str | os.PathLike | None = None, verbose: int = 1,
-          callbacks: Sequence[tf_keras.callbacks.Callback] = (),
-          strategy: tf.distribute.Strategy | str | None = None, tensorboard: bool = False,
-          max_minutes: float | None = None) -> tuple[VAE, dict[str, list[float]]]:
+def train(
+    config: VAEConfig,
+    out_dir: str | os.PathLike | None = None,
+    data: Splits | None = None,
+    data_dir: str | os.PathLike | None = None,
+    verbose: int = 1,
+    callbacks: Sequence[tf_keras.callbacks.Callback] = (),
+    strategy: tf.distribute.Strategy | str | None = None,
+    tensorboard: bool = False,
+    max_minutes: float | None = None,
+) -> tuple[VAE, dict[str, list[float]]]:
     """Trains a model for `config`; returns (model, history {metric: [per epoch]}).
 
     data: ((x_train, y_train), (x_test, y_test)) to use instead of loading `config.dataset`
@@ -124,8 +131,11 @@ def train(config: VAEConfig, out_dir: str | os.PathLike | None = None, data: Spl
                 index = np.arange(min(len(x_test), runs.LATENT_EXAMPLES))
                 runs.save_latents(posterior_means(model, x_test[index]), index, out_dir)
             if done and verbose:
-                print(f"{out_dir}: already trained ({finished})" if finished
-                      else f"{out_dir}: resuming after epoch {done} of {config.epochs}")
+                print(
+                    f"{out_dir}: already trained ({finished})"
+                    if finished
+                    else f"{out_dir}: resuming after epoch {done} of {config.epochs}"
+                )
         steps = steps_per_epoch(len(x), config.batch_size)
         keeper = CommitEachEpoch(checkpoint, history, steps)
         # TensorBoard's pictures come from the validation images (the test split only when
@@ -135,19 +145,26 @@ def train(config: VAEConfig, out_dir: str | os.PathLike | None = None, data: Spl
         if not finished:
             model.fit(
                 shuffled_batches(x, config.batch_size, config.seed, done, config.epochs),
-                steps_per_epoch=steps, initial_epoch=done, epochs=config.epochs,
-                validation_data=(x_val,), validation_batch_size=config.batch_size,
-                verbose=verbose, callbacks=[*callbacks, *board, protocol, keeper],
+                steps_per_epoch=steps,
+                initial_epoch=done,
+                epochs=config.epochs,
+                validation_data=(x_val,),
+                validation_batch_size=config.batch_size,
+                verbose=verbose,
+                callbacks=[*callbacks, *board, protocol, keeper],
             )
         completed = len(next(iter(history.values()), []))
         keeper.raise_if_stopped(completed)
         paused = None
         if protocol.out_of_time and not stop_reason(config, history):
-            paused = (f"time budget of {max_minutes} minute(s) reached after epoch {completed} "
-                      f"of {config.epochs}")
+            paused = (
+                f"time budget of {max_minutes} minute(s) reached after epoch {completed} of {config.epochs}"
+            )
             if out_dir is not None:
-                paused += (f"; resume with: tfp-vae train --config {Path(out_dir) / runs.CONFIG_FILE} "
-                           f"--out {out_dir} --max-minutes {max_minutes}")
+                paused += (
+                    f"; resume with: tfp-vae train --config {Path(out_dir) / runs.CONFIG_FILE} "
+                    f"--out {out_dir} --max-minutes {max_minutes}"
+                )
             if verbose:
                 print(paused)
         if checkpoint is not None and not finished:
@@ -181,4 +198,3 @@ def validation_split(config: VAEConfig, x, x_test):
     if config.binarize == "dynamic":  # "static" images are binary already
         x_val = binarize_images(x_val, config.seed + 2)
     return x, x_val
-
