@@ -325,3 +325,26 @@ def test_missing_config_file(tmp_path, capsys):
 
     assert main(["train", "--config", str(tmp_path / "nope.json"), "--out", str(tmp_path / "r")]) == 2
     assert "cannot read it" in capsys.readouterr().err
+
+
+def test_tensorboard_without_its_package_fails_before_training(tmp_path, monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *args: None if name == "tensorboard" else real(name, *args)
+    )
+    out = tmp_path / "run"
+    data = ((grey_images(8), None), (grey_images(4, seed=1), None))
+    cfg = VAEConfig(epochs=1, hidden_units=(4,))
+    _raises(
+        ConfigError,
+        ["--tensorboard", 'pip install "tfp_vae[tensorboard]"'],
+        tfp_vae.train,
+        cfg,
+        out,
+        data=data,
+        tensorboard=True,
+        verbose=0,
+    )
+    assert not out.exists()

@@ -4,8 +4,9 @@ RUN_DIR/tensorboard/ receives, per epoch (step = epochs completed), the scalars 
 their val_ versions (nats per example), beta (and capacity, with the capacity schedule); and, at
 the first, the last and every `image_every`-th epoch, two images: `reconstructions` (validation images
 above the decoder's mean for their posterior mean) and `prior_samples` (decoder means for fixed
-draws z ~ p(z)). Writing needs only TensorFlow (`tf.summary`); reading needs the `tensorboard`
-package (`pip install "tfp_vae[tensorboard]"`, then `tensorboard --logdir RUN_DIR/tensorboard`).
+draws z ~ p(z)). TensorFlow's `tf.summary` writers need the `tensorboard` package, an optional
+extra (`pip install "tfp_vae[tensorboard]"`; then `tensorboard --logdir RUN_DIR/tensorboard`):
+`require_tensorboard` says so before any training starts.
 """
 
 from __future__ import annotations
@@ -18,8 +19,22 @@ import numpy as np
 import tensorflow as tf
 import tf_keras
 
+from tfp_vae.errors import ConfigError
+
 TENSORBOARD_DIR = "tensorboard"
 IMAGE_EVERY = 5  # epochs between image summaries
+
+
+def require_tensorboard() -> None:
+    """Raises `ConfigError` naming the fix unless the `tensorboard` package is installed."""
+    import importlib.util
+
+    if importlib.util.find_spec("tensorboard") is None:
+        raise ConfigError(
+            "tensorboard=True (--tensorboard) needs the tensorboard package, which TensorFlow's "
+            'summary writers use; install the optional extra: pip install "tfp_vae[tensorboard]" '
+            "(or pip install tensorboard), or train without --tensorboard."
+        )
 
 
 class TensorBoardLogs(tf_keras.callbacks.Callback):

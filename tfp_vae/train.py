@@ -38,7 +38,7 @@ from tfp_vae.locks import holds_run_lock
 from tfp_vae.model import STEPS_PER_EXECUTION, VAE, build_vae, check_training_images
 from tfp_vae.protocol import ProtocolCallback, best_epoch, stop_reason
 from tfp_vae.reproducible import op_determinism, shuffled_batches, steps_per_epoch
-from tfp_vae.tensorboard_logs import TensorBoardLogs
+from tfp_vae.tensorboard_logs import TensorBoardLogs, require_tensorboard
 
 
 def load_data_for(
@@ -93,6 +93,8 @@ def train(
     started = time.monotonic()
     if tensorboard and out_dir is None:
         raise ConfigError("tensorboard=True writes its logs into the run directory; give out_dir too.")
+    if tensorboard:
+        require_tensorboard()
     loaded = None
     if data is None:
         loaded = load_checked(config, data_dir, out_dir)
