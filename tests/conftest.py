@@ -47,3 +47,23 @@ def grey_images(n, shape=(28, 28, 1), seed=0, likelihood="bernoulli"):
 
     raw = np.random.default_rng(seed).integers(0, 256, size=(n, *shape), dtype=np.uint8)
     return tfp_vae.scale_images(raw, likelihood)
+
+
+# The files that take longest run first: `pytest -n 2 --dist loadfile` (pyproject.toml) hands whole
+# files to its two workers in collection order, so a long file started last would keep one worker
+# busy after the other has finished.
+SLOW_FILES = (
+    "test_notebooks.py",
+    "test_distribute.py",
+    "test_resume.py",
+    "test_sweep.py",
+    "test_likelihood_families.py",
+    "test_training.py",
+)
+
+
+def pytest_collection_modifyitems(items):
+    rank = {name: i for i, name in enumerate(SLOW_FILES)}
+    items.sort(
+        key=lambda item: rank.get(item.path.name, len(SLOW_FILES))
+    )  # stable: the rest keep their order
