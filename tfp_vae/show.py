@@ -58,12 +58,18 @@ def runs_table(run_dirs: Sequence[str | os.PathLike]) -> pd.DataFrame:
         raise RunDirError("give at least one run directory to show.")
     configs = [runs.load_config(d).to_dict() for d in dirs]
     differ = [k for k in configs[0] if any(c[k] != configs[0][k] for c in configs)]
+    metrics_of = [_json(d / runs.METRICS_FILE) or {} for d in dirs]
+    # A config field named like a metric (`kl`, the KL estimator, beside `kl`, the rate) is shown
+    # as config.<name>, as in a sweep's results table, so neither overwrites the other.
+    clashes = {k for metrics in metrics_of for k in metrics}
     rows = []
-    for run_dir, config in zip(dirs, configs):
+    for run_dir, config, metrics in zip(dirs, configs, metrics_of):
         row: dict[str, Any] = {"run": str(run_dir)}
         row.update(
             {
-                k: "x".join(map(str, v)) if isinstance(v, list) else "none" if v is None else v
+                f"config.{k}" if k in clashes else k: (
+                    "x".join(map(str, v)) if isinstance(v, list) else "none" if v is None else v
+                )
                 for k, v in config.items()
                 if k in differ
             }
@@ -78,7 +84,6 @@ def runs_table(run_dirs: Sequence[str | os.PathLike]) -> pd.DataFrame:
         best = best_epoch(VAEConfig.from_dict(config), history) if len(values) else None
         if best is not None:
             row.update(best_epoch=best + 1, val_neg_elbo=values[-1], best_val_neg_elbo=values[best])
-        metrics = _json(run_dir / runs.METRICS_FILE) or {}
         row.update(
             {k: v for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
         )
