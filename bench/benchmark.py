@@ -310,15 +310,18 @@ def evaluate_run(model, x, num_samples: int) -> dict:
 # process doing only that job, as a user's would: import, load the data, build, run.
 def probe(job: str, batch_size: int, num_samples: int, images: int, train_images: int) -> dict:
     """Runs in a child process: the job, then this process's peak resident memory."""
-    (x, _), (x_test, _) = tfp_vae.load_fashion_mnist("bernoulli")
     model = toolkit_model(batch_size)
     result = {"job": job}
     if job == "train":  # one epoch on the training images (all 60,000 by default)
+        (x, _), _ = tfp_vae.load_fashion_mnist("bernoulli")
         x = x[:train_images]
         model.fit(x, epochs=1, batch_size=batch_size, verbose=0)
         result.update(images=len(x), batch_size=batch_size)
-    else:  # evaluate: chunked, so its memory does not grow with the number of images
-        result.update(evaluate_run(model, tfp_vae.binarize_images(x_test[:images], seed=1), num_samples))
+    else:  # evaluate the test images only (as `tfp-vae evaluate` does); chunked, so its memory
+        # does not grow with the number of images or draws
+        _, (x_test, _) = tfp_vae.data.load_uint8("fashion_mnist")
+        x_test = tfp_vae.binarize_images(tfp_vae.data.scale_images(x_test[:images]), seed=1)
+        result.update(evaluate_run(model, x_test, num_samples))
         result["num_samples"] = num_samples
     result["peak_rss_mb"] = peak_memory_mb()
     return result

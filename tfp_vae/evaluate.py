@@ -26,8 +26,11 @@ current prior, `model.prior`. Also
     active_units = #{d : Var_x(E_q[z_d | x]) > 0.01}      (Burda et al., 2016)
 
 Work is vectorised over examples and draws and chunked: `batch_size` images at a time, and draws in
-blocks so that at most `DRAWS_PER_CHUNK` images are decoded at once. Peak memory is therefore a few
-times DRAWS_PER_CHUNK x D floats (about 60 MB per tensor for 28x28 images), whatever K and N.
+blocks so that at most `DRAWS_PER_CHUNK` images, and at most `DECODED_VALUES_PER_CHUNK` pixel values,
+are decoded at once (32 MB of logits: 10,700 images of 28x28, 680 of 64x64x3). Peak memory is
+therefore a few such tensors, whatever K and N. The decoder's matmuls run in a TensorFlow graph
+(oneDNN, faster than XLA's CPU matmuls at these shapes) and the per-pixel log-probability, the
+largest elementwise cost, in one XLA-fused pass that reads the images by broadcasting, never tiled.
 
 >>> import numpy as np
 >>> from tfp_vae.model import build_vae
@@ -56,8 +59,11 @@ from tfp_vae.priors import PRIORS
 if TYPE_CHECKING:
     from tfp_vae.model import VAE
 
-# Images decoded per step: sample blocks hold DRAWS_PER_CHUNK // batch_size draws of each image.
+# Images decoded per step: sample blocks hold DRAWS_PER_CHUNK // batch_size draws of each image,
+# fewer if their pixel values would exceed DECODED_VALUES_PER_CHUNK (2^23 float32s = 32 MB, the L3
+# cache of the machines this was tuned on: larger blocks only cost memory).
 DRAWS_PER_CHUNK = 20_000
+DECODED_VALUES_PER_CHUNK = 2**23
 ACTIVE_THRESHOLD = 0.01
 
 
@@ -104,7 +110,9 @@ def per_example(
     check_images(x, config.input_shape, config.likelihood)
     x = x.astype(np.float32, copy=False)
 
-    draws = max(1, min(int(num_samples), DRAWS_PER_CHUNK // int(batch_size)))
+    pixels = int(np.prod(config.input_shape))
+    cap = min(DRAWS_PER_CHUNK, DECODED_VALUES_PER_CHUNK // pixels) // int(batch_size)
+    draws = max(1, min(int(num_samples), cap))
     analytic = PRIORS[config.prior].analytic_kl  # only N(0, I): the chain-rule parts apply
     parts: dict[str, list] = {"iwae": [], "nll": [], "kl": [], "kl_per_dim": [], "mean": []}
     for start in range(0, len(x), batch_size):
@@ -159,7 +167,7 @@ def _chunk(model, xb, num_samples: int, draws: int, analytic: bool, key=None):
     return log_w, log_px_z, kl, tf.zeros_like(mean), mean
 
 
-@tf.function  # a graph is ~30% faster than eager here; traced once per model, batch and `num`
+@tf.function  # a graph: the decoder's matmuls run in oneDNN; traced once per model, batch and `num`
 def _log_weights(model, loc, scale_tril, xb, num: int, seed=None):
     """num draws z ~ q(z|x) = N(loc, scale_tril scale_tril^T): (log w, log p(x|z)), each [num, b].
 
@@ -169,10 +177,18 @@ def _log_weights(model, loc, scale_tril, xb, num: int, seed=None):
     """
     q = tfp.distributions.MultivariateNormalTriL(loc=loc, scale_tril=scale_tril)
     z = q.sample(num, seed=seed)  # [num, b, d]
-    b, d = tf.shape(z)[1], tf.shape(z)[2]
-    p = model.decoder(tf.reshape(z, [-1, d]), training=False)  # batch [num * b], draw-major
-    images = tf.broadcast_to(xb, tf.concat([[num], tf.shape(xb)], 0))
-    log_px_z = tf.reshape(p.log_prob(tf.reshape(images, tf.concat([[-1], tf.shape(xb)[1:]], 0))), [num, b])
+    p = model.decoder(tf.reshape(z, [-1, tf.shape(z)[2]]), training=False)  # batch [num * b], draw-major
+
+    # One fused XLA pass over the [num * b, D] decoder output: elementwise log-probabilities and
+    # their sum per image. The images are broadcast over the draws inside it, so XLA reads xb
+    # without ever tiling it num times in memory.
+    @tf.function(jit_compile=True)
+    def log_likelihood(xb):
+        images = tf.broadcast_to(xb, tf.concat([[num], tf.shape(xb)], 0))  # [num, b, H, W, C]
+        images = tf.reshape(images, tf.concat([[-1], tf.shape(xb)[1:]], 0))  # draw-major, as p
+        return tf.reshape(p.log_prob(images), [num, -1])
+
+    log_px_z = log_likelihood(xb)
     return log_px_z + model.prior.log_prob(z) - q.log_prob(z), log_px_z
 
 

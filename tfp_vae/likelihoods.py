@@ -155,9 +155,29 @@ def _check_bernoulli(x):
 
 
 # ---------------------------------------------------------------------------- the families
+class LogitBernoulli(tfd.Bernoulli):
+    """`tfd.Bernoulli(logits=l)` whose log_prob costs one softplus per pixel, not two.
+
+    log p(x) = x log sigmoid(l) + (1 - x) log sigmoid(-l) = x l - softplus(l), written in the
+    stable form of `tf.nn.sigmoid_cross_entropy_with_logits`: x l - max(l, 0) - log1p(exp(-|l|)).
+    Same values as the stock class for finite logits (the stock one takes softplus(l) and
+    softplus(-l)); the per-pixel transcendental functions are the largest elementwise cost of
+    training and evaluation, about as much as the decoder's last matmul.
+
+    >>> l, x = tf.constant([-30.0, -1.0, 0.0, 2.0, 30.0]), tf.constant([1.0, 0.0, 1.0, 1.0, 0.0])
+    >>> bool(np.allclose(LogitBernoulli(logits=l).log_prob(x), tfd.Bernoulli(logits=l).log_prob(x)))
+    True
+    """
+
+    def _log_prob(self, event):
+        logits = tf.convert_to_tensor(self._logits)
+        event = tf.cast(event, logits.dtype)
+        return event * logits - tf.nn.relu(logits) - tf.math.log1p(tf.exp(-tf.abs(logits)))
+
+
 def _bernoulli(logits):
     # logits [..., H, W, C, 1]
-    return tfd.Bernoulli(logits=logits[..., 0], dtype=tf.float32)
+    return LogitBernoulli(logits=logits[..., 0], dtype=tf.float32)
 
 
 def _beta(t):
