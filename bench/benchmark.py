@@ -3,7 +3,7 @@ tfp_vae's density model against the same model written as a plain XLA-compiled T
 machine's own matmul peak (C), on real Fashion-MNIST, in one process so the ratios hold on a noisy
 shared machine; checks the speed targets below.
 
-    TFP_VAE_DATA_DIR=../shared/fashion-mnist python bench/benchmark.py          # ~25 min on 2 cores
+    TFP_VAE_DATA_DIR=../shared/fashion-mnist python bench/benchmark.py          # ~8 min on 2 idle cores
     TFP_VAE_DATA_DIR=../shared/fashion-mnist python bench/benchmark.py --quick  # smoke test, ~4 min
 
 A  `tfp_vae.build_vae(VAEConfig())` + `compile(Adam(1e-3))` + `fit(x, batch_size=...)`: exactly how a
