@@ -235,8 +235,9 @@ class VAE(tf_keras.Model):
         traced only if an epoch has one: a second XLA compilation for a single step per epoch
         would cost more than it saves. Elsewhere, Keras' own loop of `train_step`s.
         """
-        if self.train_function is not None and not force:
-            return self.train_function
+        cached = getattr(self, "train_function", None)  # set by Keras' compile (None) and below
+        if cached is not None and not force:
+            return cached
         if (
             self.config.deterministic
             or self.run_eagerly
