@@ -44,7 +44,7 @@ from tfp_vae.schedules import KLScheduleCallback, assign_schedule
 # launched compiled steps, at batch 100 (the density models) ~20% less.
 STEPS_PER_EXECUTION = 64
 # Largest block of images (in float32 values, 128 MB) `fit` stacks for one `update_block`
-# program; bigger blocks (large images at large batches) run step by step.
+# program; bigger blocks (large images at large batches) are split into several programs.
 BLOCK_VALUES = 2**25
 
 
