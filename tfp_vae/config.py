@@ -139,6 +139,13 @@ class VAEConfig:
     lr_factor: float = _field(0.5, "Factor in (0, 1) the 'plateau' schedule multiplies the learning rate by.")
     lr_patience: int = _field(10, "Epochs without validation improvement before 'plateau' lowers the rate.")
     lr_min: float = _field(1e-5, "Lowest learning rate the 'plateau' schedule goes down to.")
+    init_from: str = _field(
+        "",
+        "Run directory whose trained encoder and decoder a new run starts from (tfp_vae.warm_start; "
+        "e.g. experiments/results/fashion_mnist_density, relative to the current directory); its "
+        "model needs this one's encoder and decoder shapes, the prior starts fresh. '' starts "
+        "from random weights.",
+    )
 
     def __post_init__(self):
         # Lists from JSON or the CLI become tuples so the config stays hashable and comparable.
@@ -319,6 +326,12 @@ class VAEConfig:
                 "needs a validation split: set validation_examples (e.g. 10000), so that no "
                 "training decision looks at the test split.",
             )
+
+        need(
+            isinstance(self.init_from, str),
+            "init_from",
+            "must be a run directory's path as a string, or '' to start from random weights.",
+        )
 
     # ------------------------------------------------------------------ JSON
     def to_dict(self) -> dict[str, Any]:

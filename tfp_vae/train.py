@@ -39,6 +39,7 @@ from tfp_vae.model import STEPS_PER_EXECUTION, VAE, build_vae, check_training_im
 from tfp_vae.protocol import ProtocolCallback, best_epoch, stop_reason
 from tfp_vae.reproducible import op_determinism, shuffled_batches, steps_per_epoch
 from tfp_vae.tensorboard_logs import TensorBoardLogs, require_tensorboard
+from tfp_vae.warm_start import copy_body, source_model
 
 
 def load_data_for(
@@ -77,6 +78,8 @@ def train(
       same config resumes it after its last completed epoch; another config is an error.
     strategy: None, a `tf.distribute.Strategy`, or a name in `tfp_vae.distribute.STRATEGIES`.
     tensorboard: True writes TensorBoard logs into out_dir/tensorboard/ (`tfp_vae.tensorboard_logs`).
+    `config.init_from` (a run directory) gives a new run that run's trained encoder and decoder
+      (`tfp_vae.warm_start`), checked before any data is read.
     max_minutes: stop cleanly after the epoch that passes this many minutes (status "paused");
       training into the same out_dir again resumes.
     While it trains, out_dir is locked (`tfp_vae.locks.run_lock`): another process training or
@@ -95,6 +98,7 @@ def train(
         raise ConfigError("tensorboard=True writes its logs into the run directory; give out_dir too.")
     if tensorboard:
         require_tensorboard()
+    warm = source_model(config)  # before any data is read: a bad init_from fails at once
     loaded = None
     if data is None:
         loaded = load_checked(config, data_dir, out_dir)
@@ -125,6 +129,8 @@ def train(
             # distributed variable is a collective step), whether it resumes or not.
             model.optimizer.build(model.trainable_variables)
             done, history = checkpoint.restore(model) if checkpoint else (0, {})
+            if not done:  # a resumed run continues from its own checkpoint instead
+                copy_body(warm, model)
             agree(chosen, done, "the number of completed epochs to resume from")
         finished = stop_reason(config, history) if done else None
         if checkpoint is not None:
