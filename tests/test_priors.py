@@ -12,10 +12,11 @@ import pytest
 import tensorflow as tf
 import tf_keras
 from scipy.special import expit, logsumexp, softplus
+from tensorflow_probability import distributions as tfd
 
 import tfp_vae
 from conftest import grey_images
-from tfp_vae import ConfigError, VAEConfig
+from tfp_vae import ConfigError, VAEConfig, priors
 from tfp_vae.hidden import Gated, hidden_layer
 
 LATENT, COMPONENTS = 3, 4
@@ -158,6 +159,70 @@ def test_evaluate_with_a_learned_prior(trained, prior):
     assert abs(m["kl"] - kl.mean()) <= 5 * sd * np.sqrt(2 / 1000) + 1e-4
 
 
+@pytest.mark.parametrize("white_values", [2**24, 64], ids=["one-block", "row-blocks"])
+def test_mixture_tril_log_prob_and_gradient_match_tfp(monkeypatch, white_values):
+    """GaussianMixtureTriL (the VampPrior's mixture) against tfd.MixtureSameFamily, at unequal
+    weights and full covariances, on draws shaped [S, B, d], whole and in row blocks."""
+    monkeypatch.setattr(priors, "_WHITE_VALUES", white_values)  # 64 values: 5 rows per block
+    rng = np.random.default_rng(8)
+    k, d = 4, LATENT
+    logits = tf.Variable(rng.normal(size=k).astype(np.float32))
+    loc = tf.Variable(rng.normal(size=(k, d)).astype(np.float32))
+    raw = np.tril(rng.normal(0, 0.4, size=(k, d, d))) + np.eye(d) * rng.uniform(0.3, 2.0, size=(k, 1, d))
+    tril = tf.Variable(raw.astype(np.float32))
+    z = rng.normal(0, 2, size=(3, 7, d)).astype(np.float32)
+
+    def log_prob_and_gradient(mixture_class):
+        with tf.GradientTape() as tape:
+            mixture = mixture_class(
+                tfd.Categorical(logits=logits),
+                tfd.MultivariateNormalTriL(loc, tf.linalg.band_part(tril, -1, 0)),
+            )
+            values = mixture.log_prob(z)
+        return values.numpy(), [g.numpy() for g in tape.gradient(values, [logits, loc, tril])]
+
+    fast, fast_grads = log_prob_and_gradient(priors.GaussianMixtureTriL)
+    stock, stock_grads = log_prob_and_gradient(tfd.MixtureSameFamily)
+    assert fast.shape == (3, 7)
+    np.testing.assert_allclose(fast, stock, rtol=1e-5, atol=1e-4)
+    for got, want in zip(fast_grads, stock_grads):
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+
+
+def test_a_training_step_encodes_the_pseudo_inputs_once():
+    model = _model("vamp", kl_samples=3)
+    calls = []
+    encode = model.prior_layer._encode
+    object.__setattr__(model.prior_layer, "_encode", lambda u: calls.append(u) or encode(u))
+    terms = model.loss_terms(_binary(4, seed=3))
+    assert len(calls) == 1  # the KL penalty and the kl metric read the same prior
+    assert np.all(np.isfinite(terms["kl"].numpy()))
+    model.prior.log_prob(np.zeros([1, LATENT], np.float32))  # outside a step: built anew
+    assert len(calls) == 2
+
+
+def test_vamp_prior_starts_from_training_images(tmp_path):
+    x = grey_images(40, seed=9)
+    cfg = VAEConfig(
+        prior="vamp", prior_init="data", binarize="dynamic", epochs=1, batch_size=10, seed=4, **TINY
+    )
+    data = ((x, None), (_binary(10, seed=1), None))  # grey training images, drawn binary each step
+    model, _ = tfp_vae.train(cfg, out_dir=tmp_path / "run", data=data, verbose=0)
+    rebuilt = _model("vamp")
+    priors.start_prior(rebuilt.prior_layer, cfg, x)  # what train did before its first step
+    u = rebuilt.prior_layer.pseudo_inputs().numpy()
+    assert u.shape == (COMPONENTS, 28, 28, 1)
+    # Each pseudo-input is one of the images, clipped to [0.01, 0.99], and they are distinct.
+    distances = np.abs(u[:, None] - np.clip(x, 0.01, 0.99)[None]).max(axis=(2, 3, 4))  # [K, N]
+    assert np.all(distances.min(axis=1) < 1e-5)
+    assert len(set(distances.argmin(axis=1))) == COMPONENTS
+    # The trained run started there: one epoch of Adam at 1e-3 moves the logits little.
+    trained = model.prior_layer.raw_pseudo_inputs.numpy()
+    assert np.abs(trained - rebuilt.prior_layer.raw_pseudo_inputs.numpy()).max() < 0.1
+    random = _model("vamp").prior_layer.pseudo_inputs().numpy()
+    assert np.abs(random[:, None] - np.clip(x, 0.01, 0.99)[None]).max(axis=(2, 3, 4)).min() > 0.5
+
+
 def test_standard_prior_is_the_fixed_normal():
     model = tfp_vae.build_vae(VAEConfig(latent_dim=2, hidden_units=(8,)))
     assert not model.prior_layer.weights
@@ -226,8 +291,18 @@ def test_conv_body_gated_everywhere_but_the_output():
         ({"prior": "vamp", "kl": "exact"}, ["VAEConfig.kl=", "'vamp'", "kl='sampled'"]),
         ({"prior": "mixture"}, ["VAEConfig.kl=", "no analytic KL", "kl='sampled'"]),
         ({"hidden_activation": "tanh"}, ["hidden_activation", "'tanh'", "gated", "relu"]),
+        ({"prior_init": "zeros"}, ["prior_init", "'zeros'", "random", "data"]),
+        ({"prior": "mixture", "kl": "sampled", "prior_init": "data"}, ["prior_init", "'mixture'", "'vamp'"]),
     ],
-    ids=["unknown-prior", "no-components", "vamp-exact", "mixture-exact", "unknown-activation"],
+    ids=[
+        "unknown-prior",
+        "no-components",
+        "vamp-exact",
+        "mixture-exact",
+        "unknown-activation",
+        "unknown-prior-init",
+        "mixture-from-data",
+    ],
 )
 def test_bad_prior_and_body_config(fields, words):
     with pytest.raises(ConfigError) as err:
@@ -237,5 +312,7 @@ def test_bad_prior_and_body_config(fields, words):
 
 
 def test_config_round_trips_new_fields():
-    cfg = VAEConfig(prior="vamp", kl="sampled", prior_components=7, hidden_activation="gated")
+    cfg = VAEConfig(
+        prior="vamp", kl="sampled", prior_components=7, hidden_activation="gated", prior_init="data"
+    )
     assert VAEConfig.from_json(cfg.to_json()) == cfg

@@ -65,15 +65,24 @@ def test_init_from_must_be_a_string():
         VAEConfig(init_from=3)
 
 
-def test_warm_vampprior_experiment_starts_from_the_shipped_density_model(monkeypatch):
+def test_vampprior_experiment_starts_from_the_shipped_fine_tuned_model(monkeypatch):
     from conftest import REPO
     from tfp_vae.cli import config_file
     from tfp_vae.warm_start import source_model
 
-    warm = config_file(REPO / "experiments" / "fashion_mnist_vampprior_warm.json")
-    vamp = config_file(REPO / "experiments" / "fashion_mnist_vampprior.json")
-    # the published VampPrior experiment, started from the trained model without a KL warm-up
-    assert warm.replace(init_from="", kl_schedule=vamp.kl_schedule) == vamp
-    assert (warm.init_from, warm.kl_schedule) == ("experiments/results/fashion_mnist_density", "constant")
+    warm = config_file(REPO / "experiments" / "fashion_mnist_vampprior.json")
+    scratch = config_file(REPO / "experiments" / "fashion_mnist_vampprior_scratch.json")
+    # the published VampPrior experiment, continued from the trained model: no KL warm-up, the
+    # fine-tuning stage's learning rate and schedule, pseudo-inputs started at training images
+    stage = {
+        "init_from": "experiments/results/fashion_mnist_density_finetune",
+        "kl_schedule": "constant",
+        "learning_rate": 1e-4,
+        "lr_schedule": "plateau",
+        "prior_init": "data",
+    }
+    assert {k: getattr(warm, k) for k in stage} == stage
+    assert warm.replace(**{k: getattr(scratch, k) for k in stage}) == scratch
     monkeypatch.chdir(REPO)  # the file's init_from is relative to the repository's root
-    assert source_model(warm).config.prior == "standard"
+    source = source_model(warm)
+    assert source.config.prior == "standard" and source.config.init_from.endswith("fashion_mnist_density")

@@ -24,7 +24,7 @@ import dataclasses
 import sys
 from typing import Any
 
-from tfp_vae.config import BINARIZE, KL_MODES, KL_STYLES, VAEConfig
+from tfp_vae.config import BINARIZE, KL_MODES, KL_STYLES, PRIOR_INITS, VAEConfig
 
 # `--binarize` when not given, by likelihood: a Bernoulli fits dynamically binarized images (the
 # TFP example's choice), so its nats are a log-probability and nothing warns. VAEConfig's own
@@ -48,6 +48,7 @@ def _choices():
         "kl_schedule": sorted(SCHEDULES),
         "binarize": [*(b for b in BINARIZE if b), "none"],
         "prior": sorted(PRIORS),
+        "prior_init": list(PRIOR_INITS),
         "hidden_activation": sorted(HIDDEN_ACTIVATIONS),
         "lr_schedule": sorted(LR_SCHEDULES),
     }

@@ -20,6 +20,7 @@ from tfp_vae.errors import ConfigError
 KL_MODES = ("exact", "sampled")
 KL_STYLES = ("regularizer", "add_loss")
 BINARIZE = (None, "static", "dynamic")
+PRIOR_INITS = ("random", "data")
 
 
 def _field(default, help: str, **kw):
@@ -101,6 +102,12 @@ class VAEConfig:
         10,
         "Components K of a learned prior: Gaussians of 'mixture', pseudo-inputs of 'vamp' (the "
         "VampPrior paper uses 500). The sampled KL costs K posterior log-densities per draw.",
+    )
+    prior_init: str = _field(
+        "random",
+        "How a learned prior starts: 'random' (the VampPrior's pseudo-inputs are noise images) "
+        "or 'data' (they are prior_components training images drawn at random, so a warm-started "
+        "model's prior starts as a mixture of its own posteriors); 'data' is for 'vamp'.",
     )
     hidden_activation: str = _field(
         "relu",
@@ -277,6 +284,17 @@ class VAEConfig:
             "kl",
             f"the {self.prior!r} prior has no analytic KL against the posterior; set "
             f"kl='sampled' (the Monte Carlo estimate with kl_samples draws).",
+        )
+        need(
+            self.prior_init in PRIOR_INITS,
+            "prior_init",
+            f"unknown prior start; choose one of {list(PRIOR_INITS)}.",
+        )
+        need(
+            self.prior_init != "data" or PRIORS[self.prior].start_from_data is not None,
+            "prior_init",
+            f"the {self.prior!r} prior cannot start from training images; use "
+            f"prior_init='random', or prior='vamp'.",
         )
         need(
             self.hidden_activation in HIDDEN_ACTIVATIONS,

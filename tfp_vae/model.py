@@ -19,8 +19,9 @@ True
 
 from __future__ import annotations
 
+import contextlib
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -75,6 +76,7 @@ class VAE(tf_keras.Model):
         self.sampler = tf.random.Generator.from_seed(config.seed)
         # Compiled step functions by method name (see `_xla`); a plain dict Keras does not track.
         object.__setattr__(self, "_xla_functions", {})
+        object.__setattr__(self, "_prior_in_use", None)  # see `one_prior`
         # Steps per epoch of the running `fit`, for the per-step KL schedule; set by its callback,
         # kept out of the weights (object.__setattr__: Keras does not track it).
         object.__setattr__(self, "_steps_per_epoch", tf.Variable(1, trainable=False, dtype=tf.int64))
@@ -83,8 +85,18 @@ class VAE(tf_keras.Model):
     @property
     def prior(self) -> tfd.Distribution:
         """p(z), event [latent_dim]: N(0, I), or a learned prior built from its current variables
-        (a new distribution at every read, so read it once per computation)."""
-        return self.prior_layer.distribution()
+        (a new distribution at every read outside `one_prior`, so read it once per computation)."""
+        return self._prior_in_use if self._prior_in_use is not None else self.prior_layer.distribution()
+
+    @contextlib.contextmanager
+    def one_prior(self) -> Iterator[tfd.Distribution]:
+        """Within it, every read of `prior` (the KL penalty's and the `kl` metric's) returns the same
+        distribution, built once: a VampPrior is then encoded once per training step, not twice."""
+        object.__setattr__(self, "_prior_in_use", self.prior_layer.distribution())
+        try:
+            yield self._prior_in_use
+        finally:
+            object.__setattr__(self, "_prior_in_use", None)
 
     def get_config(self) -> dict[str, Any]:
         # Weights files record the config (tf_keras asks for it on every save); never code.
@@ -127,9 +139,10 @@ class VAE(tf_keras.Model):
           penalty   scalar, the encoder's KL loss: beta * mean_B KL (sampled KL in "sampled" mode),
           loss      scalar, mean_B nll + penalty (+ any weight regularizers), nats per example.
         """
-        with random_stream(self.sampler):  # the posterior's and the sampled KL's draws
+        with self.one_prior() as prior, random_stream(self.sampler):  # the posterior's and KL's draws
             q = self.encoder(x, training=training)  # leaves beta * mean KL in encoder.losses
             z = tf.convert_to_tensor(q)  # the draw z ~ q(z|x) the posterior layer made
+            kl = self._kl_metric(q, z, prior)
         p = self.decoder(z, training=training)
         nll = -p.log_prob(x)
         penalty = tf.add_n(self.encoder.losses)
@@ -138,15 +151,15 @@ class VAE(tf_keras.Model):
         return {
             "z": z,
             "nll": nll,
-            "kl": self._kl_metric(q, z),
+            "kl": kl,
             "penalty": penalty,
             "loss": loss,
         }
 
-    def _kl_metric(self, q, z):
+    def _kl_metric(self, q, z, prior):
         if PRIORS[self.config.prior].analytic_kl:
-            return tfd.kl_divergence(q, self.prior)
-        return q.log_prob(z) - self.prior.log_prob(z)
+            return tfd.kl_divergence(q, prior)
+        return q.log_prob(z) - prior.log_prob(z)
 
     def _record(self, terms) -> dict:
         # Weighted by batch size, so an epoch's figure is the mean over examples even when the

@@ -36,6 +36,7 @@ from tfp_vae.evaluate import posterior_means
 from tfp_vae.fingerprint import load_checked, read_record, write_record
 from tfp_vae.locks import holds_run_lock
 from tfp_vae.model import STEPS_PER_EXECUTION, VAE, build_vae, check_training_images
+from tfp_vae.priors import start_prior
 from tfp_vae.protocol import ProtocolCallback, best_epoch, stop_reason
 from tfp_vae.reproducible import op_determinism, shuffled_batches, steps_per_epoch
 from tfp_vae.tensorboard_logs import TensorBoardLogs, require_tensorboard
@@ -79,7 +80,8 @@ def train(
     strategy: None, a `tf.distribute.Strategy`, or a name in `tfp_vae.distribute.STRATEGIES`.
     tensorboard: True writes TensorBoard logs into out_dir/tensorboard/ (`tfp_vae.tensorboard_logs`).
     `config.init_from` (a run directory) gives a new run that run's trained encoder and decoder
-      (`tfp_vae.warm_start`), checked before any data is read.
+      (`tfp_vae.warm_start`), checked before any data is read; `config.prior_init="data"` starts
+      a VampPrior's pseudo-inputs at training images (`tfp_vae.priors.start_prior`).
     max_minutes: stop cleanly after the epoch that passes this many minutes (status "paused");
       training into the same out_dir again resumes.
     While it trains, out_dir is locked (`tfp_vae.locks.run_lock`): another process training or
@@ -131,6 +133,7 @@ def train(
             done, history = checkpoint.restore(model) if checkpoint else (0, {})
             if not done:  # a resumed run continues from its own checkpoint instead
                 copy_body(warm, model)
+                start_prior(model.prior_layer, config, x)
             agree(chosen, done, "the number of completed epochs to resume from")
         finished = stop_reason(config, history) if done else None
         if checkpoint is not None:
