@@ -217,8 +217,8 @@ def test_experiment_files_hold_the_published_setting():
         density.epochs,
     ) == (10000, 50, "warmup", 100, "exact", 2000)
     assert density.hidden_activation == "gated" and density.prior == "standard"
-    # The from-scratch VampPrior file is the same experiment with the prior's fields.
-    vamp = config_file(REPO / "experiments" / "fashion_mnist_vampprior_scratch.json")
+    # The VampPrior file is the same experiment with the prior's fields.
+    vamp = config_file(REPO / "experiments" / "fashion_mnist_vampprior.json")
     own = {"prior": "vamp", "prior_components": 500, "kl": "sampled", "kl_samples": 1}
     assert {k: getattr(vamp, k) for k in own} == own
     assert vamp.replace(**{k: getattr(density, k) for k in own}) == density

@@ -42,6 +42,25 @@ def test_new_run_starts_at_the_source_encoder_and_decoder(source_run, images, tm
     assert tfp_vae.load_config(tmp_path / "warm").init_from == str(source_run)
 
 
+def test_the_same_learned_prior_is_copied_another_starts_as_prior_init_says(images, tmp_path):
+    vamp = VAEConfig(
+        **SMALL, prior="vamp", prior_components=3, kl="sampled", kl_samples=1, learning_rate=0.01
+    )
+    tfp_vae.train(vamp, out_dir=tmp_path / "vamp", data=images, verbose=0)
+    trained = tfp_vae.load(tmp_path / "vamp")
+    # A second stage of the same model: the pseudo-inputs are the source's, not training images.
+    stage = vamp.replace(init_from=str(tmp_path / "vamp"), prior_init="data", learning_rate=1e-9, lr_min=0.0)
+    model, _ = tfp_vae.train(stage, data=images, verbose=0)
+    for part in ("prior_layer", "encoder", "decoder"):
+        assert _max_gap(getattr(model, part), getattr(trained, part)) < 1e-6, part
+    # Another number of pseudo-inputs: encoder and decoder copied, the prior starts from the images.
+    model, _ = tfp_vae.train(stage.replace(prior_components=5), data=images, verbose=0)
+    assert _max_gap(model.encoder, trained.encoder) < 1e-6
+    u = model.prior_layer.pseudo_inputs().numpy()  # [5, 8, 8, 1]
+    x = np.clip(images[0][0], 0.01, 0.99)
+    assert np.abs(u[:, None] - x[None]).max(axis=(2, 3, 4)).min(axis=1).max() < 1e-5
+
+
 def test_missing_source_is_refused_before_any_data_is_read(tmp_path):
     config = VAEConfig(**SMALL, init_from=str(tmp_path / "nowhere"))
     # no data given and a data folder that does not exist: the init_from error must come first
@@ -65,13 +84,13 @@ def test_init_from_must_be_a_string():
         VAEConfig(init_from=3)
 
 
-def test_vampprior_experiment_starts_from_the_shipped_fine_tuned_model(monkeypatch):
+def test_warm_vampprior_experiment_starts_from_the_shipped_fine_tuned_model(monkeypatch):
     from conftest import REPO
     from tfp_vae.cli import config_file
     from tfp_vae.warm_start import source_model
 
-    warm = config_file(REPO / "experiments" / "fashion_mnist_vampprior.json")
-    scratch = config_file(REPO / "experiments" / "fashion_mnist_vampprior_scratch.json")
+    warm = config_file(REPO / "experiments" / "fashion_mnist_vampprior_warm.json")
+    scratch = config_file(REPO / "experiments" / "fashion_mnist_vampprior.json")
     # the published VampPrior experiment, continued from the trained model: no KL warm-up, the
     # fine-tuning stage's learning rate and schedule, pseudo-inputs started at training images
     stage = {

@@ -150,8 +150,9 @@ class VAEConfig:
         "",
         "Run directory whose trained encoder and decoder a new run starts from (tfp_vae.warm_start; "
         "e.g. experiments/results/fashion_mnist_density, relative to the current directory); its "
-        "model needs this one's encoder and decoder shapes, the prior starts fresh. '' starts "
-        "from random weights.",
+        "model needs this one's encoder and decoder shapes. Its prior is copied too if it is the "
+        "same (prior and shapes), else the prior starts as prior_init says. '' starts from random "
+        "weights.",
     )
 
     def __post_init__(self):

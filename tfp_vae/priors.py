@@ -165,6 +165,11 @@ class GaussianMixtureTriL(tfd.MixtureSameFamily):
     def _log_prob(self, z):
         components = self.components_distribution
         loc = components.loc  # [K, d]
+        if loc.shape.rank != 2 or None in loc.shape:
+            raise ValueError(
+                f"GaussianMixtureTriL: components need a static batch [K] and event [d] (loc [K, d]), "
+                f"got loc of shape {loc.shape}; use tfd.MixtureSameFamily for batches of mixtures."
+            )
         k, d = loc.shape
         precision = tf.linalg.triangular_solve(
             components.scale.to_dense(), tf.eye(d, batch_shape=[k], dtype=loc.dtype)

@@ -79,9 +79,10 @@ def train(
       same config resumes it after its last completed epoch; another config is an error.
     strategy: None, a `tf.distribute.Strategy`, or a name in `tfp_vae.distribute.STRATEGIES`.
     tensorboard: True writes TensorBoard logs into out_dir/tensorboard/ (`tfp_vae.tensorboard_logs`).
-    `config.init_from` (a run directory) gives a new run that run's trained encoder and decoder
-      (`tfp_vae.warm_start`), checked before any data is read; `config.prior_init="data"` starts
-      a VampPrior's pseudo-inputs at training images (`tfp_vae.priors.start_prior`).
+    `config.init_from` (a run directory) gives a new run that run's trained encoder and decoder,
+      and its prior if it is the same (`tfp_vae.warm_start`), checked before any data is read;
+      otherwise `config.prior_init="data"` starts a VampPrior's pseudo-inputs at training images
+      (`tfp_vae.priors.start_prior`).
     max_minutes: stop cleanly after the epoch that passes this many minutes (status "paused");
       training into the same out_dir again resumes.
     While it trains, out_dir is locked (`tfp_vae.locks.run_lock`): another process training or
@@ -132,8 +133,8 @@ def train(
             model.optimizer.build(model.trainable_variables)
             done, history = checkpoint.restore(model) if checkpoint else (0, {})
             if not done:  # a resumed run continues from its own checkpoint instead
-                copy_body(warm, model)
-                start_prior(model.prior_layer, config, x)
+                if not copy_body(warm, model):  # a prior of its own: started as prior_init says
+                    start_prior(model.prior_layer, config, x)
             agree(chosen, done, "the number of completed epochs to resume from")
         finished = stop_reason(config, history) if done else None
         if checkpoint is not None:

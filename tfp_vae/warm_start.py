@@ -3,15 +3,17 @@
 `VAEConfig.init_from` names the source run directory (e.g. a model shipped under
 `experiments/results/`). `train` checks it before loading any data (`source_model`) and copies
 the weights into a run that starts at epoch 0 (`copy_body`); a resumed run continues from its own
-checkpoint. The prior is not copied: a warm-started run typically changes it (a VampPrior on top
-of a trained N(0, I) model), and a learned prior's weights belong to the new run.
+checkpoint. A learned prior is copied too when the source has the same one (same `prior`, same
+variable shapes): the run then continues the whole model, e.g. at a lower learning rate. Otherwise
+(a VampPrior on top of a trained N(0, I) model) the new prior starts as `prior_init` says.
 
 >>> import tempfile, numpy as np, tfp_vae
 >>> small = dict(input_shape=(8, 8, 1), hidden_units=(16,), latent_dim=3)
 >>> source = tfp_vae.save(tfp_vae.build_vae(**small, seed=1), tempfile.mkdtemp())
 >>> config = tfp_vae.VAEConfig(**small, prior="mixture", kl="sampled", init_from=str(source))
 >>> model = tfp_vae.build_vae(config)
->>> copy_body(source_model(config), model)
+>>> copy_body(source_model(config), model)  # True would mean the prior was copied too
+False
 >>> trained = tfp_vae.load(source).decoder.get_weights()
 >>> all(np.array_equal(a, b) for a, b in zip(model.decoder.get_weights(), trained))
 True
@@ -29,7 +31,7 @@ if TYPE_CHECKING:
     from tfp_vae.config import VAEConfig
     from tfp_vae.model import VAE
 
-BODIES = ("encoder", "decoder")  # the parts copied; the prior starts fresh
+BODIES = ("encoder", "decoder")  # the parts always copied; the prior only if it is the same
 
 
 def source_model(config: VAEConfig) -> VAE | None:
@@ -61,12 +63,19 @@ def source_model(config: VAEConfig) -> VAE | None:
     return source
 
 
-def copy_body(source: VAE | None, model: VAE) -> None:
-    """Sets `model`'s encoder and decoder weights to `source`'s (a no-op for None)."""
+def copy_body(source: VAE | None, model: VAE) -> bool:
+    """Sets `model`'s encoder and decoder weights to `source`'s (a no-op for None), and its prior's
+    when both have the same prior with the same shapes; returns whether the prior was copied."""
     if source is None:
-        return
+        return False
     for body in BODIES:
         getattr(model, body).set_weights(getattr(source, body).get_weights())
+    same_prior = source.config.prior == model.config.prior and _shapes(source.prior_layer) == _shapes(
+        model.prior_layer
+    )
+    if same_prior:
+        model.prior_layer.set_weights(source.prior_layer.get_weights())
+    return same_prior
 
 
 def _shapes(layer) -> list[tuple[int, ...]]:
