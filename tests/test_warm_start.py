@@ -105,3 +105,22 @@ def test_warm_vampprior_experiment_starts_from_the_shipped_fine_tuned_model(monk
     monkeypatch.chdir(REPO)  # the file's init_from is relative to the repository's root
     source = source_model(warm)
     assert source.config.prior == "standard" and source.config.init_from.endswith("fashion_mnist_density")
+
+
+@pytest.mark.parametrize("name", ["density", "vampprior"])
+def test_finetune_experiments_continue_their_first_stage(name):
+    from conftest import REPO
+    from tfp_vae.cli import config_file
+
+    first = config_file(REPO / "experiments" / f"fashion_mnist_{name}.json")
+    second = config_file(REPO / "experiments" / f"fashion_mnist_{name}_finetune.json")
+    # the shipped first stage, continued at a fifth of the learning rate, halved on plateaus
+    stage = {
+        "init_from": f"experiments/results/fashion_mnist_{name}",
+        "kl_schedule": "constant",
+        "learning_rate": 1e-4,
+        "lr_schedule": "plateau",
+        "early_stopping_patience": 30,
+    }
+    assert {k: getattr(second, k) for k in stage} == stage
+    assert second.replace(**{k: getattr(first, k) for k in stage}) == first
