@@ -20,6 +20,7 @@ True
 from __future__ import annotations
 
 import contextlib
+import threading
 import warnings
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -76,7 +77,8 @@ class VAE(tf_keras.Model):
         self.sampler = tf.random.Generator.from_seed(config.seed)
         # Compiled step functions by method name (see `_xla`); a plain dict Keras does not track.
         object.__setattr__(self, "_xla_functions", {})
-        object.__setattr__(self, "_prior_in_use", None)  # see `one_prior`
+        # The prior of the running `one_prior`, per thread: tf.distribute runs replicas in threads.
+        object.__setattr__(self, "_one_prior", threading.local())
         # Steps per epoch of the running `fit`, for the per-step KL schedule; set by its callback,
         # kept out of the weights (object.__setattr__: Keras does not track it).
         object.__setattr__(self, "_steps_per_epoch", tf.Variable(1, trainable=False, dtype=tf.int64))
@@ -86,17 +88,18 @@ class VAE(tf_keras.Model):
     def prior(self) -> tfd.Distribution:
         """p(z), event [latent_dim]: N(0, I), or a learned prior built from its current variables
         (a new distribution at every read outside `one_prior`, so read it once per computation)."""
-        return self._prior_in_use if self._prior_in_use is not None else self.prior_layer.distribution()
+        in_use = getattr(self._one_prior, "prior", None)
+        return in_use if in_use is not None else self.prior_layer.distribution()
 
     @contextlib.contextmanager
     def one_prior(self) -> Iterator[tfd.Distribution]:
         """Within it, every read of `prior` (the KL penalty's and the `kl` metric's) returns the same
         distribution, built once: a VampPrior is then encoded once per training step, not twice."""
-        object.__setattr__(self, "_prior_in_use", self.prior_layer.distribution())
+        self._one_prior.prior = self.prior_layer.distribution()
         try:
-            yield self._prior_in_use
+            yield self._one_prior.prior
         finally:
-            object.__setattr__(self, "_prior_in_use", None)
+            self._one_prior.prior = None
 
     def get_config(self) -> dict[str, Any]:
         # Weights files record the config (tf_keras asks for it on every save); never code.
