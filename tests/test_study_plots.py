@@ -92,6 +92,19 @@ def test_family_comparisons_have_one_row_per_model_and_draw():
     assert draw.shape == (28, 28) and 0 <= draw.min() and draw.max() <= 1 and len(np.unique(draw)) > 2
 
 
+def test_compared_samples_come_from_each_models_own_prior():
+    from tfp_vae.plots import compare_samples
+
+    model = tfp_vae.build_vae(latent_dim=3, hidden_units=(16,), prior="mixture", kl="sampled")
+    model.prior_layer.means.assign(model.prior_layer.means + 5.0)  # far from N(0, I)
+    fig = compare_samples({"mixture": model}, n=4, seed=3)
+    z = model.prior.sample(4, seed=(3, 0))
+    assert float(np.abs(z).min()) > 1.0  # draws of the mixture, not of N(0, I)
+    np.testing.assert_allclose(
+        fig.axes[1].images[0].get_array(), model.decoder(z).mean()[1, ..., 0], atol=1e-6
+    )
+
+
 def test_active_directions_count_a_rotated_code_once():
     """A 2-D code rotated across 6 coordinates: every coordinate varies, two directions do."""
     from tfp_vae.evaluate import ACTIVE_THRESHOLD, active_directions

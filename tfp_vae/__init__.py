@@ -49,7 +49,7 @@ from tfp_vae.plots import (
     rate_distortion,
     traversals_by_beta,
 )
-from tfp_vae.priors import PRIORS, build_prior
+from tfp_vae.priors import PRIORS, GaussianMixtureTriL, build_prior
 from tfp_vae.protocol import LR_SCHEDULES, LRSchedule
 from tfp_vae.reproducible import op_determinism
 from tfp_vae.runs import load, load_config, load_history, save
@@ -132,6 +132,7 @@ __all__ = [
     # learned priors and gated bodies (issue 9)
     "HIDDEN_ACTIVATIONS",
     "PRIORS",
+    "GaussianMixtureTriL",
     "Gated",
     "build_prior",
     # calm, shareable runs

@@ -476,11 +476,12 @@ def compare_reconstructions(models: dict[str, VAE], x_uint8: np.ndarray, n: int 
 
 
 def compare_samples(models: dict[str, VAE], n: int = 8, seed: int = 0) -> Figure:
-    """Per model, n draws z ~ p(z) (the same z for every model of equal latent size) decoded two
-    ways: the mean of p(x|z), and one draw x ~ p(x|z), which shows each family's pixel noise."""
+    """Per model, n draws z ~ p(z) from its own prior (the same z for every model of equal latent
+    size and the same fixed prior) decoded two ways: the mean of p(x|z), and one draw x ~ p(x|z),
+    which shows each family's pixel noise."""
     rows, titles = [], []
     for name, model in models.items():
-        z = tf.random.stateless_normal([n, model.config.latent_dim], seed=[seed, 0])
+        z = model.prior.sample(n, seed=(seed, 0))  # a learned prior's own draws
         p = model.decoder(z)
         rows += [p.mean().numpy(), p.sample(seed=(seed, 1)).numpy()]
         titles += [f"{name}\nmean p(x|z)", f"{name}\nx ~ p(x|z)"]
