@@ -121,6 +121,22 @@ def test_latent_traversals_move_one_dimension_per_row(model5):
         plots.latent_traversals(model5, x, dims=[5])
 
 
+def test_validation_curves_draw_each_runs_criterion_and_mark_its_best_epoch():
+    runs = {
+        "a": {"val_nll": [9.0, 5.0, 4.0, 4.5], "val_kl": [1.0, 1.0, 1.5, 1.0]},
+        "b": {"val_nll": [7.0, 6.0], "val_kl": [2.0, 1.0]},
+    }
+    fig = plots.validation_curves(runs, since=2)
+    curve_a, best_a, curve_b, best_b = fig.axes[0].get_lines()
+    np.testing.assert_allclose(curve_a.get_xdata(), [2, 3, 4])
+    np.testing.assert_allclose(curve_a.get_ydata(), [6.0, 5.5, 5.5])
+    assert (best_a.get_xdata()[0], best_a.get_ydata()[0]) == (3, 5.5)  # the first of equal values
+    assert (best_b.get_xdata()[0], best_b.get_ydata()[0]) == (2, 7.0)
+    assert [t.get_text() for t in fig.axes[0].texts] == ["5.50", "7.00"]
+    with pytest.raises(tfp_vae.TfpVaeError, match="'c' has no val_nll"):
+        plots.validation_curves({"c": {"loss": [1.0]}})
+
+
 def test_training_curves_plot_train_and_validation():
     history = {
         "loss": [3.0, 2.0, 1.5],

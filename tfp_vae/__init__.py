@@ -48,6 +48,7 @@ from tfp_vae.plots import (
     compare_samples,
     rate_distortion,
     traversals_by_beta,
+    validation_curves,
 )
 from tfp_vae.priors import PRIORS, GaussianMixtureTriL, build_prior
 from tfp_vae.protocol import LR_SCHEDULES, LRSchedule
@@ -115,6 +116,7 @@ __all__ = [
     "shard_points",
     "sweep",
     "traversals_by_beta",
+    "validation_curves",
     # disentanglement metrics on data with known factors
     "dci",
     "disentanglement_metrics",

@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-import tensorflow as tf
 import tensorflow_probability as tfp
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure, SubFigure
@@ -248,6 +247,33 @@ def training_curves(history) -> Figure:
         ax.set_xlabel("epoch")
         ax.set_ylabel("nats per example")
         ax.legend()
+    return fig
+
+
+def validation_curves(histories: dict[str, dict], since: int = 1) -> Figure:
+    """The training protocol's criterion, validation negative ELBO at beta = 1 (val_nll + val_kl,
+    nats per example), per epoch of each run in {name: history} (`tfp_vae.load_history`), each from
+    its own epoch 1; only epochs >= `since` are drawn (late epochs differ by tenths of a nat, the
+    first ones by tens). Each run's best epoch is marked with its value."""
+    from tfp_vae.protocol import criterion
+
+    fig = Figure(figsize=(7, 4), layout="constrained")
+    ax = fig.subplots()
+    for name, history in histories.items():
+        values = criterion(history)
+        if not len(values):
+            raise TfpVaeError(f"history {name!r} has no val_nll and val_kl: train with a validation split.")
+        epochs = np.arange(1, len(values) + 1)
+        shown = epochs >= since
+        (line,) = ax.plot(epochs[shown], values[shown], lw=1, label=name)
+        best = int(np.argmin(values))
+        ax.plot(best + 1, values[best], "o", color=line.get_color())
+        ax.annotate(
+            f"{values[best]:.2f}", (best + 1, values[best]), textcoords="offset points", xytext=(0, -12)
+        )
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("validation -ELBO (nats per example)")
+    ax.legend()
     return fig
 
 
