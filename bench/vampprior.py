@@ -10,7 +10,7 @@ standard      `experiments/fashion_mnist_density.json`: gated MLP 300-300, z = 4
 vamp          `experiments/fashion_mnist_vampprior.json`: the same with the VampPrior, sampled
               KL with one draw (what every VampPrior experiment here trains).
 vamp, TFP's   vamp whose prior's `distribution()` is `tfd.MixtureSameFamily` of the same posteriors
-mixture       written with precision factors L_k^-1 (`MultivariateNormalPrecisionFactorLinearOperator`),
+mixture       written with precision factors L_k^-T (`MultivariateNormalPrecisionFactorLinearOperator`),
               the toolkit's previous VampPrior; with the posteriors' own scale_tril TFP broadcasts a
               triangular solve over all (draw, component) pairs, and a step took 1.7 s.
 Seconds per epoch are medians of `--epochs` epochs after one warm-up epoch (which traces and
