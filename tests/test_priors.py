@@ -199,6 +199,11 @@ def test_a_training_step_encodes_the_pseudo_inputs_once():
     assert np.all(np.isfinite(terms["kl"].numpy()))
     model.prior.log_prob(np.zeros([1, LATENT], np.float32))  # outside a step: built anew
     assert len(calls) == 2
+    with model.one_prior() as outer:
+        with model.one_prior() as inner:
+            assert inner is outer
+        assert model.prior is outer  # leaving the inner one keeps the outer one's prior
+    assert len(calls) == 3
 
 
 def test_vamp_prior_starts_from_training_images(tmp_path):

@@ -31,6 +31,16 @@ def test_save_load_gives_identical_distributions(tmp_path, encoder, likelihood, 
     np.testing.assert_array_equal(p1.log_prob(x), p2.log_prob(x))
 
 
+def test_history_loads_from_its_csv_alone(tmp_path):
+    history = {"loss": [3.5, 2.25], "val_kl": [1.0, 0.125]}
+    tfp_vae.runs.save_history(history, tmp_path)
+    (tmp_path / "history.json").unlink()  # a shipped run keeps only history.csv
+    assert tfp_vae.load_history(tmp_path) == history
+    (tmp_path / "history.csv").unlink()
+    with pytest.raises(tfp_vae.RunDirError, match="history.json is missing"):
+        tfp_vae.load_history(tmp_path)
+
+
 def test_load_errors_name_the_file(tmp_path):
     with pytest.raises(tfp_vae.RunDirError, match="config.json is missing"):
         tfp_vae.load(tmp_path)

@@ -19,10 +19,9 @@ RESULTS = Path(__file__).resolve().parents[1] / "experiments" / "results"
 SHIPPED = sorted(p for p in RESULTS.glob("*") if (p / "metrics.json").is_file())
 
 
-def test_results_folder_ships_the_density_model():
-    assert [p.name for p in SHIPPED if p.name == "fashion_mnist_density"], (
-        f"{RESULTS} has no trained fashion_mnist_density run"
-    )
+@pytest.mark.parametrize("name", ["fashion_mnist_density", "fashion_mnist_vampprior"])
+def test_results_folder_ships_the_published_experiments(name):
+    assert name in [p.name for p in SHIPPED], f"{RESULTS} has no trained {name} run"
 
 
 @pytest.mark.parametrize("run_dir", SHIPPED, ids=[p.name for p in SHIPPED])

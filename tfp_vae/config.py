@@ -107,7 +107,9 @@ class VAEConfig:
         "random",
         "How a learned prior starts: 'random' (the VampPrior's pseudo-inputs are noise images) "
         "or 'data' (they are prior_components training images drawn at random, so a warm-started "
-        "model's prior starts as a mixture of its own posteriors); 'data' is for 'vamp'.",
+        "model's prior starts as a mixture of its own posteriors); 'data' is for 'vamp'. Applied by "
+        "`tfp_vae.train` (and `tfp-vae train`); a model built with `build_vae` starts 'random' "
+        "until `tfp_vae.priors.start_prior(model.prior_layer, config, images)`.",
     )
     hidden_activation: str = _field(
         "relu",

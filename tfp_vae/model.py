@@ -94,12 +94,14 @@ class VAE(tf_keras.Model):
     @contextlib.contextmanager
     def one_prior(self) -> Iterator[tfd.Distribution]:
         """Within it, every read of `prior` (the KL penalty's and the `kl` metric's) returns the same
-        distribution, built once: a VampPrior is then encoded once per training step, not twice."""
-        self._one_prior.prior = self.prior_layer.distribution()
+        distribution, built once: a VampPrior is then encoded once per training step, not twice.
+        Nested, the outermost one's prior is used throughout."""
+        outer = getattr(self._one_prior, "prior", None)
+        self._one_prior.prior = outer if outer is not None else self.prior_layer.distribution()
         try:
             yield self._one_prior.prior
         finally:
-            self._one_prior.prior = None
+            self._one_prior.prior = outer
 
     def get_config(self) -> dict[str, Any]:
         # Weights files record the config (tf_keras asks for it on every save); never code.

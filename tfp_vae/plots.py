@@ -254,7 +254,9 @@ def validation_curves(histories: dict[str, dict], since: int = 1) -> Figure:
     """The training protocol's criterion, validation negative ELBO at beta = 1 (val_nll + val_kl,
     nats per example), per epoch of each run in {name: history} (`tfp_vae.load_history`), each from
     its own epoch 1; only epochs >= `since` are drawn (late epochs differ by tenths of a nat, the
-    first ones by tens). Each run's best epoch is marked with its value."""
+    first ones by tens). Each run's lowest epoch is marked with its value: with a KL warm-up that is
+    the epoch the training protocol kept (`protocol.best_epoch` skips the ramp, whose epochs are
+    scored at beta = 1 too and lie far above)."""
     from tfp_vae.protocol import criterion
 
     fig = Figure(figsize=(7, 4), layout="constrained")
@@ -267,10 +269,11 @@ def validation_curves(histories: dict[str, dict], since: int = 1) -> Figure:
         shown = epochs >= since
         (line,) = ax.plot(epochs[shown], values[shown], lw=1, label=name)
         best = int(np.argmin(values))
-        ax.plot(best + 1, values[best], "o", color=line.get_color())
-        ax.annotate(
-            f"{values[best]:.2f}", (best + 1, values[best]), textcoords="offset points", xytext=(0, -12)
-        )
+        if best + 1 >= since:
+            ax.plot(best + 1, values[best], "o", color=line.get_color())
+            ax.annotate(
+                f"{values[best]:.2f}", (best + 1, values[best]), textcoords="offset points", xytext=(0, -12)
+            )
     ax.set_xlabel("epoch")
     ax.set_ylabel("validation -ELBO (nats per example)")
     ax.legend()

@@ -172,10 +172,15 @@ def save_history(history: dict, run_dir) -> Path:
 
 
 def load_history(run_dir: str | os.PathLike) -> dict[str, list[float]]:
-    path = Path(run_dir) / HISTORY_JSON
-    if not path.is_file():
+    """{metric: [value per epoch]} from history.json, or from history.csv alone (what a shipped run
+    in experiments/results/ keeps)."""
+    path, table = Path(run_dir) / HISTORY_JSON, Path(run_dir) / HISTORY_CSV
+    if path.is_file():
+        return json.loads(path.read_text())
+    if not table.is_file():
         raise RunDirError(f"{path} is missing; train into {run_dir} first.")
-    return json.loads(path.read_text())
+    header, *rows = [line.split(",") for line in table.read_text().split()]
+    return {key: [float(row[i]) for row in rows] for i, key in enumerate(header) if key != "epoch"}
 
 
 def save_latents(codes, index, run_dir) -> Path:

@@ -65,7 +65,8 @@ def source_model(config: VAEConfig) -> VAE | None:
 
 def copy_body(source: VAE | None, model: VAE) -> bool:
     """Sets `model`'s encoder and decoder weights to `source`'s (a no-op for None), and its prior's
-    when both have the same prior with the same shapes; returns whether the prior was copied."""
+    when both have the same prior with the same shapes; returns whether the prior is the source's
+    (True also for two N(0, I) priors, which have nothing to copy)."""
     if source is None:
         return False
     for body in BODIES:
