@@ -189,6 +189,16 @@ def test_mixture_tril_log_prob_and_gradient_match_tfp(monkeypatch, white_values)
         np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
 
 
+def test_mixture_tril_refuses_a_batch_of_mixtures():
+    loc = np.zeros([3, 2], np.float32)
+    batched = priors.GaussianMixtureTriL(
+        tfd.Categorical(logits=np.zeros([4, 3], np.float32)),  # four mixtures: not one
+        tfd.MultivariateNormalTriL(loc, np.broadcast_to(np.eye(2, dtype=np.float32), [3, 2, 2])),
+    )
+    with pytest.raises(ValueError, match=r"mixture logits \[K\].*tfd.MixtureSameFamily"):
+        batched.log_prob(np.zeros([5, 2], np.float32))
+
+
 def test_a_training_step_encodes_the_pseudo_inputs_once():
     model = _model("vamp", kl_samples=3)
     calls = []

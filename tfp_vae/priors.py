@@ -166,10 +166,12 @@ class GaussianMixtureTriL(tfd.MixtureSameFamily):
     def _log_prob(self, z):
         components = self.components_distribution
         loc = components.loc  # [K, d]
-        if loc.shape.rank != 2 or None in loc.shape:
+        if loc.shape.rank != 2 or None in loc.shape or self.mixture_distribution.batch_shape.rank != 0:
             raise ValueError(
-                f"GaussianMixtureTriL: components need a static batch [K] and event [d] (loc [K, d]), "
-                f"got loc of shape {loc.shape}; use tfd.MixtureSameFamily for batches of mixtures."
+                f"GaussianMixtureTriL: one mixture of components with a static batch [K] and event [d] "
+                f"(loc [K, d], mixture logits [K]), got loc of shape {loc.shape} and mixture batch "
+                f"{self.mixture_distribution.batch_shape}; use tfd.MixtureSameFamily for batches of "
+                f"mixtures."
             )
         k, d = loc.shape
         precision = tf.linalg.triangular_solve(
