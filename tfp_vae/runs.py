@@ -15,6 +15,7 @@ Layout of RUN_DIR:
 from __future__ import annotations
 
 import contextlib
+import csv
 import json
 import os
 import tempfile
@@ -179,8 +180,10 @@ def load_history(run_dir: str | os.PathLike) -> dict[str, list[float]]:
         return json.loads(path.read_text())
     if not table.is_file():
         raise RunDirError(f"{path} is missing; train into {run_dir} first.")
-    header, *rows = [line.split(",") for line in table.read_text().split()]
-    return {key: [float(row[i]) for row in rows] for i, key in enumerate(header) if key != "epoch"}
+    with table.open(newline="") as f:
+        rows = list(csv.DictReader(f))  # one row per epoch, as save_history writes it
+    keys = [key for key in rows[0] if key != "epoch"] if rows else []
+    return {key: [float(row[key]) for row in rows] for key in keys}
 
 
 def save_latents(codes, index, run_dir) -> Path:
