@@ -66,7 +66,7 @@ import tensorflow_probability as tfp  # noqa: E402
 import tf_keras  # noqa: E402
 
 import tfp_vae  # noqa: E402
-from tfp_vae.evaluate import per_example, summarize  # noqa: E402
+from tfp_vae.evaluation.elbo import per_example, summarize  # noqa: E402
 
 tfd, tfpl = tfp.distributions, tfp.layers
 layers = tf_keras.layers
@@ -319,8 +319,8 @@ def probe(job: str, batch_size: int, num_samples: int, images: int, train_images
         result.update(images=len(x), batch_size=batch_size)
     else:  # evaluate the test images only (as `tfp-vae evaluate` does); chunked, so its memory
         # does not grow with the number of images or draws
-        _, (x_test, _) = tfp_vae.data.load_uint8("fashion_mnist")
-        x_test = tfp_vae.binarize_images(tfp_vae.data.scale_images(x_test[:images]), seed=1)
+        _, (x_test, _) = tfp_vae.load_uint8("fashion_mnist")
+        x_test = tfp_vae.binarize_images(tfp_vae.scale_images(x_test[:images]), seed=1)
         result.update(evaluate_run(model, x_test, num_samples))
         result["num_samples"] = num_samples
     result["peak_rss_mb"] = peak_memory_mb()

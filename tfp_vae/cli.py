@@ -15,16 +15,30 @@ The command line differs from `VAEConfig()` in one default: without `--binarize`
 likelihood gets dynamically binarized images (`CLI_BINARIZE`); `--binarize none` fits the grey
 levels (the classic example). TensorFlow's C++ log lines are off below `--verbose 2`
 (`tfp_vae.quiet`); every command ends with one line saying what it wrote and where.
+
+`--help`, `COMMAND --help` and every argument error answer without importing TensorFlow: this
+module imports only TensorFlow-free parts at its top (config, choices, data sources, locks), and
+each command imports the sub-package it runs when it starts. A bad value gets one line naming the
+flag, the near choices and all of them, not the usage.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
+import functools
+import json
+import os
 import sys
-from typing import Any
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, NoReturn
 
+from tfp_vae import choices, registry
 from tfp_vae.config import BINARIZE, KL_MODES, KL_STYLES, PRIOR_INITS, VAEConfig
+from tfp_vae.errors import ConfigError, TfpVaeError
+from tfp_vae.quiet import calm
 
 # `--binarize` when not given, by likelihood: a Bernoulli fits dynamically binarized images (the
 # TFP example's choice), so its nats are a log-probability and nothing warns. VAEConfig's own
@@ -32,31 +46,53 @@ from tfp_vae.config import BINARIZE, KL_MODES, KL_STYLES, PRIOR_INITS, VAEConfig
 CLI_BINARIZE = {"bernoulli": "dynamic"}
 
 
-def _choices():
-    from tfp_vae.encoders import ENCODERS
-    from tfp_vae.hidden import HIDDEN_ACTIVATIONS
-    from tfp_vae.likelihoods import LIKELIHOODS
-    from tfp_vae.priors import PRIORS
-    from tfp_vae.protocol import LR_SCHEDULES
-    from tfp_vae.schedules import SCHEDULES
+# Config fields with a fixed set of values: a registry, or (what a value is, the values).
+CHOICES: dict[str, Any] = {
+    "encoder": choices.ENCODERS,
+    "likelihood": choices.LIKELIHOODS,
+    "kl": ("KL mode", list(KL_MODES)),
+    "kl_style": ("KL style", list(KL_STYLES)),
+    "kl_schedule": choices.SCHEDULES,
+    "binarize": ("binarization", [*(b for b in BINARIZE if b), "none"]),
+    "prior": choices.PRIORS,
+    "prior_init": ("prior start", list(PRIOR_INITS)),
+    "hidden_activation": choices.HIDDEN_ACTIVATIONS,
+    "lr_schedule": choices.LR_SCHEDULES,
+}
 
-    return {
-        "encoder": sorted(ENCODERS),
-        "likelihood": sorted(LIKELIHOODS),
-        "kl": list(KL_MODES),
-        "kl_style": list(KL_STYLES),
-        "kl_schedule": sorted(SCHEDULES),
-        "binarize": [*(b for b in BINARIZE if b), "none"],
-        "prior": sorted(PRIORS),
-        "prior_init": list(PRIOR_INITS),
-        "hidden_activation": sorted(HIDDEN_ACTIVATIONS),
-        "lr_schedule": sorted(LR_SCHEDULES),
-    }
+
+def flag(field: str) -> str:
+    """The command-line flag of a `VAEConfig` field: latent_dim -> --latent-dim."""
+    return "--" + field.replace("_", "-")
+
+
+def one_of(values) -> Any:
+    """(argparse `type`, metavar) for the names of `values` (a registry, or (kind, names)): the
+    type's error names the near ones (`gaussian` -> did you mean 'normal' or 'normal_fixed'?)."""
+    hint: Callable[[str], str]
+    if isinstance(values, registry.Registry):
+        names, hint = list(values), values.hint
+    else:
+        kind, names = values
+        hint = functools.partial(registry.hint, kind, names=names)
+
+    def parse(text: str) -> str:
+        if text not in names:
+            raise argparse.ArgumentTypeError(f"{text!r}: {hint(text)}")
+        return text
+
+    return parse, "{" + ",".join(names) + "}"
+
+
+class Parser(argparse.ArgumentParser):
+    """An `ArgumentParser` whose errors are one line (and a pointer to --help), not the usage."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message}\n(see '{self.prog} --help')\n")
 
 
 def add_config_flags(parser: argparse.ArgumentParser) -> None:
     """One flag per `VAEConfig` field; defaults left as None so only given flags override."""
-    choices = _choices()
     for field in dataclasses.fields(VAEConfig):
         default = field.default
         kwargs: dict[str, Any] = {"default": None, "help": f"{field.metadata['help']} (default: {default})"}
@@ -73,9 +109,9 @@ def add_config_flags(parser: argparse.ArgumentParser) -> None:
             kwargs.update(type=str)
         else:
             kwargs.update(type=type(default))
-        if field.name in choices:
-            kwargs["choices"] = choices[field.name]
-        parser.add_argument("--" + field.name.replace("_", "-"), dest=field.name, **kwargs)
+        if field.name in CHOICES:
+            kwargs["type"], kwargs["metavar"] = one_of(CHOICES[field.name])
+        parser.add_argument(flag(field.name), dest=field.name, **kwargs)
 
 
 def _boolean(text: str) -> bool:
@@ -110,11 +146,6 @@ def config_file(path) -> VAEConfig:
 
 def config_file_fields(path) -> tuple[VAEConfig, set]:
     """(the config in the JSON file at `path`, the names of the fields the file sets)."""
-    import json
-    from pathlib import Path
-
-    from tfp_vae.errors import ConfigError
-
     try:
         text = Path(path).read_text()
     except OSError as err:
@@ -132,14 +163,16 @@ def config_file_fields(path) -> tuple[VAEConfig, set]:
     return config, set(json.loads(text))
 
 
+# Each command imports the sub-packages it runs here, after its config is checked: argument and
+# config errors answer without TensorFlow.
 def _train(args) -> int:
-    from tfp_vae.checkpoint import STATUS_FILE
-    from tfp_vae.train import train
-
     base, given = config_file_fields(args.config) if args.config else (None, set())
     config = config_from_args(args, base)
     if "binarize" not in given:  # a file's own binarize wins over the command line's default
         config = with_cli_binarize(config, args)
+    from tfp_vae.training.checkpoint import STATUS_FILE  # TensorFlow: see above
+    from tfp_vae.training.trainer import train
+
     _, history = train(
         config,
         out_dir=args.out,
@@ -158,11 +191,18 @@ def _train(args) -> int:
 
 
 def _sweep(args) -> int:
-    from tfp_vae.sweep import FACTOR_METRICS, TABLE_METRICS, parse_grid, parse_shard, sweep
+    base = config_from_args(args)
+    from tfp_vae.studies.grid import (  # TensorFlow
+        FACTOR_METRICS,
+        TABLE_METRICS,
+        parse_grid,
+        parse_shard,
+        sweep,
+    )
 
     grid = parse_grid(args.grid)
     table = sweep(
-        with_cli_binarize(config_from_args(args), args, grid),
+        with_cli_binarize(base, args, grid),
         grid,
         args.out,
         shard=parse_shard(args.shard),
@@ -186,9 +226,9 @@ def _sweep(args) -> int:
 
 
 def _evaluate(args) -> int:
-    from tfp_vae import runs
-    from tfp_vae.evaluation_shards import evaluate_run
-    from tfp_vae.train import load_data_for
+    from tfp_vae.evaluation.shards import evaluate_run  # TensorFlow: see _train
+    from tfp_vae.runs import files as runs
+    from tfp_vae.training.trainer import load_data_for
 
     model = runs.load(args.run_dir)
     _, (x_test, _) = load_data_for(model.config, args.data_dir, run_dir=args.run_dir)
@@ -213,7 +253,7 @@ def _evaluate(args) -> int:
 
 
 def _plot(args) -> int:
-    from tfp_vae.plots import save_run_plots
+    from tfp_vae.plots.run import save_run_plots  # TensorFlow and matplotlib: see _train
 
     paths = save_run_plots(args.run_dir, data_dir=args.data_dir, verbose=args.verbose)
     folder = paths[0].parent if paths else args.run_dir
@@ -222,9 +262,9 @@ def _plot(args) -> int:
 
 
 def _show(args) -> int:
-    import pandas as pd
+    import pandas as pd  # with the table's sub-package, as every command: see _train
 
-    from tfp_vae.show import runs_table
+    from tfp_vae.studies.table import runs_table
 
     table = runs_table(args.run_dirs)
     with pd.option_context("display.width", 200, "display.max_columns", None):
@@ -234,12 +274,12 @@ def _show(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="tfp-vae",
         description="Variational autoencoders from TensorFlow Probability layers. "
         "Losses and metrics are in nats per example.",
     )
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
 
     train = sub.add_parser(
         "train",
@@ -284,12 +324,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="write TensorBoard logs (loss, nll, kl, beta per epoch; reconstructions "
         "and prior samples) into OUT/tensorboard/",
     )
-    from tfp_vae.distribute import STRATEGIES
-
+    strategy_type, strategy_names = one_of(choices.STRATEGIES)
     train.add_argument(
         "--strategy",
         default="default",
-        choices=sorted(STRATEGIES),
+        type=strategy_type,
+        metavar=strategy_names,
         help="tf.distribute strategy: 'mirrored' uses every GPU of this machine, "
         "'multiworker' several machines described by $TF_CONFIG (default: one device)",
     )
@@ -424,24 +464,22 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    import contextlib
-    import os
-
-    from tfp_vae.errors import TfpVaeError
-    from tfp_vae.locks import run_lock
-    from tfp_vae.quiet import calm
-
     calm(getattr(args, "verbose", 1))
     try:
         # Commands writing into a run directory hold its lock (`train` takes its own); a missing
         # directory is left to the command's own error, not created.
         lock = getattr(args, "lock", None)
+        if lock:  # its sub-package holds models too (TensorFlow): only for a command that locks
+            from tfp_vae.runs.locks import run_lock
         with (
             run_lock(args.run_dir, lock) if lock and os.path.isdir(args.run_dir) else contextlib.nullcontext()
         ):
             return args.run(args)
     except TfpVaeError as err:
-        print(f"tfp-vae {args.command}: error: {err}", file=sys.stderr)
+        message = str(err)
+        if isinstance(err, ConfigError) and err.field:  # the flag the user typed, not the field
+            message = message.replace(f"VAEConfig.{err.field}=", f"{flag(err.field)} ", 1)
+        print(f"tfp-vae {args.command}: error: {message}", file=sys.stderr)
         return 2
 
 

@@ -12,9 +12,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from pathlib import Path
 from typing import Any
 
+from tfp_vae.choices import ENCODERS, HIDDEN_ACTIVATIONS, LIKELIHOODS, LR_SCHEDULES, PRIORS, SCHEDULES
+from tfp_vae.data.idx import DATASETS
+from tfp_vae.data.sources import describe_sources, source_for
 from tfp_vae.errors import ConfigError
 
 KL_MODES = ("exact", "sampled")
@@ -109,7 +113,7 @@ class VAEConfig:
         "or 'data' (they are prior_components training images drawn at random, so a warm-started "
         "model's prior starts as a mixture of its own posteriors); 'data' is for 'vamp'. Applied by "
         "`tfp_vae.train` (and `tfp-vae train`); a model built with `build_vae` starts 'random' "
-        "until `tfp_vae.priors.start_prior(model.prior_layer, config, images)`.",
+        "until `tfp_vae.model.priors.start_prior(model.prior_layer, config, images)`.",
     )
     hidden_activation: str = _field(
         "relu",
@@ -117,7 +121,7 @@ class VAEConfig:
         "(h = (W x + b) * sigmoid(V x + c)).",
     )
 
-    # Own images and generated data sets (tfp_vae.sources).
+    # Own images and generated data sets (tfp_vae.data.sources).
     test_fraction: float = _field(
         0.1,
         "Share of the images held out (fixed seed) as the test split when the data set "
@@ -150,7 +154,7 @@ class VAEConfig:
     lr_min: float = _field(1e-5, "Lowest learning rate the 'plateau' schedule goes down to.")
     init_from: str = _field(
         "",
-        "Run directory whose trained encoder and decoder a new run starts from (tfp_vae.warm_start; "
+        "Run directory whose trained encoder and decoder a new run starts from (tfp_vae.training.warm_start; "
         "e.g. experiments/results/fashion_mnist_density, relative to the current directory); its "
         "model needs this one's encoder and decoder shapes. Its prior is copied too if it is the "
         "same (prior and shapes), else the prior starts as prior_init says. '' starts from random "
@@ -168,17 +172,13 @@ class VAEConfig:
     # ------------------------------------------------------------------ validation
     def validate(self) -> None:
         """Raises `ConfigError` (a `ValueError`) naming the first bad field and how to fix it."""
-        from tfp_vae.data import DATASETS
-        from tfp_vae.encoders import ENCODERS
-        from tfp_vae.hidden import HIDDEN_ACTIVATIONS
-        from tfp_vae.likelihoods import LIKELIHOODS
-        from tfp_vae.priors import PRIORS
-        from tfp_vae.schedules import SCHEDULES
-        from tfp_vae.sources import describe_sources, source_for
 
         def need(ok: bool, field: str, message: str):
             if not ok:
-                raise ConfigError(f"VAEConfig.{field}={getattr(self, field)!r}: {message}")
+                raise ConfigError(f"VAEConfig.{field}={getattr(self, field)!r}: {message}", field=field)
+
+        def choice(field: str, registry) -> None:
+            need(getattr(self, field) in registry, field, registry.hint(getattr(self, field)))
 
         def positive_int(field: str):
             value = getattr(self, field)
@@ -200,20 +200,12 @@ class VAEConfig:
             "kl_schedule_epochs",
         ):
             positive_int(name)
-        need(self.encoder in ENCODERS, "encoder", f"unknown encoder; choose one of {sorted(ENCODERS)}.")
-        need(
-            self.likelihood in LIKELIHOODS,
-            "likelihood",
-            f"unknown likelihood; choose one of {sorted(LIKELIHOODS)}.",
-        )
+        choice("encoder", ENCODERS)
+        choice("likelihood", LIKELIHOODS)
         need(self.kl in KL_MODES, "kl", f"unknown KL mode; choose one of {list(KL_MODES)}.")
         need(self.kl_style in KL_STYLES, "kl_style", f"unknown KL style; choose one of {list(KL_STYLES)}.")
         need(_is_real(self.beta) and self.beta >= 0, "beta", "must be a finite number >= 0.")
-        need(
-            self.kl_schedule in SCHEDULES,
-            "kl_schedule",
-            f"unknown KL schedule; choose one of {sorted(SCHEDULES)}.",
-        )
+        choice("kl_schedule", SCHEDULES)
         need(
             _is_real(self.capacity_max) and self.capacity_max >= 0,
             "capacity_max",
@@ -280,10 +272,10 @@ class VAEConfig:
             f"binarization only makes sense for the 'bernoulli' likelihood, not "
             f"{self.likelihood!r}; set binarize=None.",
         )
-        need(self.prior in PRIORS, "prior", f"unknown prior; choose one of {sorted(PRIORS)}.")
+        choice("prior", PRIORS)
         positive_int("prior_components")
         need(
-            self.kl == "sampled" or PRIORS[self.prior].analytic_kl,
+            self.kl == "sampled" or PRIORS.fact(self.prior, "analytic_kl"),
             "kl",
             f"the {self.prior!r} prior has no analytic KL against the posterior; set "
             f"kl='sampled' (the Monte Carlo estimate with kl_samples draws).",
@@ -294,19 +286,13 @@ class VAEConfig:
             f"unknown prior start; choose one of {list(PRIOR_INITS)}.",
         )
         need(
-            self.prior_init != "data" or PRIORS[self.prior].start_from_data is not None,
+            self.prior_init != "data" or PRIORS.fact(self.prior, "starts_from_data"),
             "prior_init",
             f"the {self.prior!r} prior cannot start from training images; use "
             f"prior_init='random', or prior='vamp'.",
         )
-        need(
-            self.hidden_activation in HIDDEN_ACTIVATIONS,
-            "hidden_activation",
-            f"unknown hidden activation; choose one of {sorted(HIDDEN_ACTIVATIONS)}.",
-        )
+        choice("hidden_activation", HIDDEN_ACTIVATIONS)
         # Training protocol (issue 9).
-        from tfp_vae.protocol import LR_SCHEDULES
-
         for name in ("validation_examples", "early_stopping_patience"):
             value = getattr(self, name)
             need(
@@ -321,11 +307,7 @@ class VAEConfig:
             "validation split is the last validation_examples of the training images); lower it "
             "or train on more images.",
         )
-        need(
-            self.lr_schedule in LR_SCHEDULES,
-            "lr_schedule",
-            f"unknown learning-rate schedule; choose one of {sorted(LR_SCHEDULES)}.",
-        )
+        choice("lr_schedule", LR_SCHEDULES)
         need(
             _is_real(self.lr_factor) and 0 < self.lr_factor < 1,
             "lr_factor",
@@ -385,8 +367,6 @@ class VAEConfig:
 
 
 def _is_real(value) -> bool:
-    import math
-
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 

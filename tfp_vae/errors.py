@@ -1,4 +1,6 @@
-"""The project's own error types. All are `ValueError`s, so callers can catch either."""
+"""The project's own error types (all `ValueError`s, so callers can catch either) and warnings."""
+
+import warnings
 
 
 class TfpVaeError(ValueError):
@@ -6,7 +8,12 @@ class TfpVaeError(ValueError):
 
 
 class ConfigError(TfpVaeError):
-    """A `VAEConfig` field is invalid."""
+    """A `VAEConfig` field (or another setting) is invalid; `field` names it when known, so the
+    command line can name the flag the user typed."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 class DataError(TfpVaeError):
@@ -20,3 +27,35 @@ class RunDirError(TfpVaeError):
 class NonFiniteLossError(TfpVaeError):
     """Training produced a NaN or infinite loss; the message names the epoch and step and says
     which weights the run directory kept."""
+
+
+class TfpVaeWarning(UserWarning):
+    """Base class of the toolkit's warnings, each shown once per process (`warn_once`)."""
+
+
+class NonBinaryBernoulliWarning(TfpVaeWarning):
+    """A Bernoulli likelihood is fitted to grey levels: its nats are not a normalised density."""
+
+
+_shown: set[tuple[type, str]] = set()
+
+
+def warn_once(message: str, category: type[TfpVaeWarning], stacklevel: int = 1) -> None:
+    """`warnings.warn` the first time `message` is shown in this process: Keras runs the checks
+    behind a warning every epoch, and the standard library's "once" forgets within
+    `catch_warnings`. The filters still decide: an ignored warning is not counted as shown, and a
+    category shown "always" (as `pytest.warns` sets) shows every time."""
+    action = _action(category, message)
+    if action == "ignore" or ((category, message) in _shown and action != "always"):
+        return
+    _shown.add((category, message))
+    warnings.warn(message, category, stacklevel=stacklevel + 2)
+
+
+def _action(category: type[Warning], message: str) -> str:
+    """The action of the first filter that matches, as `warnings` decides it; filters for named
+    modules are passed over (libraries set them for their own modules, e.g. TFP's "always")."""
+    for action, text, shown, module, _ in warnings.filters:
+        if module is None and issubclass(category, shown) and (text is None or text.match(message)):
+            return action
+    return "default"

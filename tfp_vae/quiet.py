@@ -1,21 +1,25 @@
-"""A calm command line: no TensorFlow C++ log lines, and each Python warning once per cause.
+"""A calm toolkit: no TensorFlow C++ log lines, and each Python warning once per cause.
 
-TensorFlow writes its C++ notices (oneDNN, CUDA not found, CPU features, XLA service) straight to
-file descriptor 2, some while it is being imported and whatever TF_CPP_MIN_LOG_LEVEL says. So a
-`tfp-vae` process quiets them before TensorFlow is first imported: `tfp_vae/__init__.py` calls
-`before_tensorflow()` first, which acts only in the command line (not when a program imports
-tfp_vae), and not with `--verbose 2` or when the user set TF_CPP_MIN_LOG_LEVEL themselves.
-`calm(verbose)` does the Python side when a command starts.
+TensorFlow writes its C++ notices (oneDNN, CUDA not found, CPU features, cuInit failed) straight
+to file descriptor 2, some while it is being imported and whatever TF_CPP_MIN_LOG_LEVEL says. So
+every sub-package that uses TensorFlow first calls `import_tensorflow()`, which imports it with
+those lines filtered out and TF_CPP_MIN_LOG_LEVEL at 3 (errors reach Python as exceptions), in a
+notebook as on the command line. It does nothing when TensorFlow is already imported, when the
+user set TF_CPP_MIN_LOG_LEVEL (set it to 0 to see every notice again), or under
+`tfp-vae ... --verbose 2`. `calm(verbose)` does the Python side when a command starts.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import re
 import sys
 import tempfile
 import warnings
+
+import absl.logging
 
 LEVEL_VARIABLE = "TF_CPP_MIN_LOG_LEVEL"
 # absl/TensorFlow C++ log lines ("I0000 00:00:1795410586.423798    5923 port.cc:153] ..."), the
@@ -47,18 +51,16 @@ def command_line_verbosity(argv=None) -> int | None:
     return 1
 
 
-def before_tensorflow() -> None:
-    """In a `tfp-vae` process below `--verbose 2`, with TF_CPP_MIN_LOG_LEVEL unset: sets it to 3
-    (errors come as Python exceptions) and imports TensorFlow with its import-time C++ notices
-    filtered out of stderr. Anything else TensorFlow prints meanwhile is passed on."""
+def import_tensorflow() -> None:
+    """Imports TensorFlow with its C++ notices off (see the module's docstring for when not)."""
     global _quieted
     verbose = command_line_verbosity()
-    if verbose is None or verbose >= 2 or LEVEL_VARIABLE in os.environ or "tensorflow" in sys.modules:
+    if "tensorflow" in sys.modules or LEVEL_VARIABLE in os.environ or (verbose or 0) >= 2:
         return
     os.environ[LEVEL_VARIABLE] = "3"
     _quieted = True
     with _without_cpp_log_lines():
-        import tensorflow  # noqa: F401
+        import tensorflow  # noqa: F401  (the import whose notices are filtered: the point of this function)
 
 
 @contextlib.contextmanager
@@ -87,9 +89,8 @@ def calm(verbose: int) -> None:
     warnings.filterwarnings("once", category=UserWarning)
     if verbose >= 2 or (LEVEL_VARIABLE in os.environ and not _quieted):
         return
-    import absl.logging
-    import tensorflow as tf
-
-    tf.get_logger().setLevel("ERROR")
+    # Without importing TensorFlow (a command may stop at a config error first): its Python logger
+    # is the standard library's "tensorflow", and autograph reads its verbosity from the environment.
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)
     absl.logging.set_verbosity(absl.logging.ERROR)
-    tf.autograph.set_verbosity(0)
+    os.environ.setdefault("AUTOGRAPH_VERBOSITY", "0")

@@ -1,0 +1,109 @@
+"""The names of every variant whose entry needs TensorFlow, declared without it.
+
+`VAEConfig` validates its fields against these registries and the command line offers their names
+as choices, both without importing TensorFlow; the entries themselves are registered by each
+registry's `home` module (the first look-up imports it). Adding a variant is two steps: declare
+its name here (with a line of help and the facts validation needs), then register its entry in
+the home module; `tests/test_layout.py` checks that every declared name has one.
+
+>>> sorted(PRIORS), PRIORS.fact("vamp", "analytic_kl")
+(['mixture', 'standard', 'vamp'], False)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tfp_vae.registry import Registry
+
+# Entries are typed Any here: their classes live in the home modules, which import TensorFlow.
+LIKELIHOODS: Registry[Any] = Registry("likelihood", "likelihood family", home="tfp_vae.model.likelihoods")
+# Each family says how uint8 images are scaled for it and which values it supports; both are
+# numpy work done by `tfp_vae.data.pixels` (registries SCALINGS and SUPPORTS).
+LIKELIHOODS.declare(
+    "bernoulli",
+    "IndependentBernoulli over pixels, from logits.",
+    scaling="unit",
+    support="binary",
+    synonyms=("binary", "logistic", "sigmoid", "bce"),
+)
+LIKELIHOODS.declare(
+    "beta",
+    "Independent(Beta) over pixels, two softplus concentrations per pixel.",
+    scaling="bin_centres",
+    support="open_unit",
+)
+LIKELIHOODS.declare(
+    "normal_fixed",
+    "Independent(Normal) over pixels: decoder mean, fixed sigma VAEConfig.normal_sigma.",
+    scaling="unit",
+    support="reals",
+    synonyms=("gaussian", "gauss", "mse", "l2"),
+)
+LIKELIHOODS.declare(
+    "normal",
+    "Independent(Normal) over pixels: decoder mean and learned per-pixel softplus sigma.",
+    scaling="unit",
+    support="reals",
+    synonyms=("gaussian", "gauss"),
+)
+LIKELIHOODS.declare(
+    "continuous_bernoulli",
+    "Independent(ContinuousBernoulli) over pixels, from logits: a normalised density for grey "
+    "levels in [0, 1].",
+    scaling="unit",
+    support="closed_unit",
+    synonyms=("cb",),
+)
+
+ENCODERS: Registry[Any] = Registry("encoder", "encoder/decoder body", home="tfp_vae.model.encoders")
+ENCODERS.declare("mlp", "dense layers VAEConfig.hidden_units; the decoder mirrors them", synonyms=("dense",))
+ENCODERS.declare(
+    "conv", "stride-2 convolutions, then a dense layer; transposed convolutions back", synonyms=("cnn",)
+)
+ENCODERS.declare("linear", "no hidden layer: affine posterior and decoder (probabilistic PCA)")
+
+HIDDEN_ACTIVATIONS: Registry[Any] = Registry(
+    "hidden_activation", "hidden activation", home="tfp_vae.model.hidden"
+)
+HIDDEN_ACTIVATIONS.declare("relu", "max(0, W x + b)")
+HIDDEN_ACTIVATIONS.declare("gated", "(W x + b) * sigmoid(V x + c)", synonyms=("glu", "gate"))
+
+PRIORS: Registry[Any] = Registry("prior", "prior", home="tfp_vae.model.priors")
+# analytic_kl: KL(q(z|x) || p(z)) has a closed form (else VAEConfig.kl must be "sampled");
+# starts_from_data: prior_init="data" can start it from training images.
+PRIORS.declare("standard", "N(0, I)", analytic_kl=True, starts_from_data=False, synonyms=("normal",))
+PRIORS.declare(
+    "mixture",
+    "a learned mixture of prior_components Gaussians",
+    analytic_kl=False,
+    starts_from_data=False,
+    synonyms=("gmm",),
+)
+PRIORS.declare(
+    "vamp",
+    "VampPrior: prior_components learned pseudo-inputs through the encoder",
+    analytic_kl=False,
+    starts_from_data=True,
+    synonyms=("vampprior",),
+)
+
+SCHEDULES: Registry[Any] = Registry("kl_schedule", "KL schedule", home="tfp_vae.model.kl_schedules")
+SCHEDULES.declare("constant", "beta throughout")
+SCHEDULES.declare("warmup", "beta grows linearly over kl_schedule_epochs epochs", synonyms=("annealing",))
+SCHEDULES.declare("capacity", "beta * |KL - C|, C grows linearly to capacity_max over kl_schedule_epochs")
+
+LR_SCHEDULES: Registry[Any] = Registry(
+    "lr_schedule", "learning-rate schedule", home="tfp_vae.training.protocol"
+)
+LR_SCHEDULES.declare("constant", "learning_rate throughout")
+LR_SCHEDULES.declare(
+    "plateau",
+    "times lr_factor after lr_patience epochs without validation improvement, down to lr_min",
+    synonyms=("reduce_on_plateau",),
+)
+
+STRATEGIES: Registry[Any] = Registry("strategy", "distribution strategy", home="tfp_vae.training.distribute")
+STRATEGIES.declare("default", "the current (usually single-device) strategy")
+STRATEGIES.declare("mirrored", "every GPU (or logical device) of this machine", synonyms=("gpus",))
+STRATEGIES.declare("multiworker", "several machines, described by $TF_CONFIG")

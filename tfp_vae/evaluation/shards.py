@@ -1,0 +1,117 @@
+"""Resumable evaluation of a run directory: the test images in shards, each kept as it finishes.
+
+Layout added to RUN_DIR:
+    evaluation/K<k>/<key>/shard-00000.npz   per-image iwae, nll, kl, kl_per_dim and E_q z of the
+                                            images [i * S, (i + 1) * S) (plain arrays, no pickle)
+    metrics.json                            `evaluate`'s metrics over all images, with
+                                            iwae_standard_error, images and num_samples
+
+<key> names the SHA-256 of model.weights.h5 and of the test images, the batch size and the seed:
+shards of other weights or other images are never combined, and starting an evaluation under a new
+key deletes the shards of older ones. Draws are stateless (seed = config.seed), so the shards
+together give exactly the figures of one `evaluate(model, x, seed=config.seed)` call on all images
+with the same batch size, however often the evaluation was stopped and rerun.
+
+>>> import tempfile, numpy as np, tfp_vae
+>>> run_dir = tfp_vae.save(tfp_vae.build_vae(input_shape=(8, 8, 1), hidden_units=(16,)), tempfile.mkdtemp())
+>>> x_test = (np.random.default_rng(0).random([30, 8, 8, 1]) < 0.5).astype("float32")
+>>> metrics, path, shards = evaluate_run(tfp_vae.load(run_dir), run_dir, x_test, num_samples=10,
+...                                      batch_size=10, verbose=0, shard_images=20)
+>>> path.name, sorted(p.name for p in shards.iterdir()), metrics["images"]
+('metrics.json', ['shard-00000.npz', 'shard-00001.npz'], 30)
+>>> metrics["iwae"] == tfp_vae.evaluate(tfp_vae.load(run_dir), x_test, 10, 10, seed=0)["iwae"]
+True
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import tf_keras
+
+from tfp_vae.evaluation.elbo import per_example, summarize
+from tfp_vae.runs import files as runs
+
+if TYPE_CHECKING:
+    from tfp_vae.model.vae import VAE
+
+EVALUATION_DIR = "evaluation"
+SHARD_IMAGES = 500  # test images per shard (rounded down to a multiple of the batch size)
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()[:16]
+
+
+def shard_folder(run_dir, x, num_samples: int, batch_size: int, seed: int) -> Path:
+    """RUN_DIR/evaluation/K<num_samples>/<weights hash>-<images hash>-b<batch_size>-s<seed>."""
+    run_dir = Path(run_dir)
+    weights = _sha256((run_dir / runs.WEIGHTS_FILE).read_bytes())
+    images = _sha256(np.ascontiguousarray(x, np.float32).tobytes() + repr(np.shape(x)).encode())
+    return run_dir / EVALUATION_DIR / f"K{num_samples}" / f"{weights}-{images}-b{batch_size}-s{seed}"
+
+
+def evaluate_run(
+    model: VAE,
+    run_dir: str | os.PathLike,
+    x: np.ndarray,
+    num_samples: int = 1000,
+    batch_size: int = 100,
+    verbose: int = 1,
+    shard_images: int = SHARD_IMAGES,
+) -> tuple[dict[str, Any], Path, Path]:
+    """Evaluates `model` (the one saved in `run_dir`) on images x [N, H, W, C] in resumable shards
+    and writes RUN_DIR/metrics.json.
+
+    Shards already in the shard folder are reused, the others computed and kept atomically one by
+    one; verbose=1 shows a progress bar with an ETA over the images still to do.
+    Returns (metrics as `evaluate` gives them plus num_samples and test_images, metrics.json path,
+    shard folder).
+    """
+    seed = model.config.seed
+    folder = shard_folder(run_dir, x, num_samples, batch_size, seed)
+    for stale in folder.parent.glob("*"):  # other weights or images: never to be combined
+        if stale != folder:
+            shutil.rmtree(stale, ignore_errors=True)
+    size = batch_size * max(1, shard_images // batch_size)  # shards start at batch boundaries
+    starts = range(0, len(x), size)
+    paths = [folder / f"shard-{i:05d}.npz" for i in range(len(starts))]
+    todo = [(start, path) for start, path in zip(starts, paths) if not path.is_file()]
+    remaining = sum(len(x[start : start + size]) for start, _ in todo)
+    if verbose and len(todo) < len(paths):
+        print(f"resuming: {len(paths) - len(todo)} of {len(paths)} shard(s) done in {folder}")
+    bar = tf_keras.utils.Progbar(remaining, verbose=verbose, unit_name="image")
+    done = 0
+
+    def advance(images):
+        nonlocal done
+        done += images
+        bar.update(done)
+
+    for start, path in todo:
+        shard = per_example(
+            model, x[start : start + size], num_samples, batch_size, seed, first_index=start, progress=advance
+        )
+        runs.atomic_write(path, lambda tmp, shard=shard: _save_npz(tmp, shard))
+    parts = [_load_npz(path) for path in paths]
+    metrics = summarize(model.config, {k: np.concatenate([p[k] for p in parts]) for k in parts[0]})
+    record = {k: np.asarray(v).tolist() for k, v in metrics.items()}
+    record.update(num_samples=num_samples, test_images=len(x), seed=seed)
+    path = runs.atomic_write_text(Path(run_dir) / runs.METRICS_FILE, json.dumps(record, indent=2))
+    return metrics, path, folder
+
+
+def _save_npz(tmp, parts: dict):
+    with open(tmp, "wb") as f:  # a file object: np.savez would append ".npz" to a path
+        np.savez(f, **parts)
+
+
+def _load_npz(path) -> dict:
+    with np.load(path, allow_pickle=False) as data:
+        return {k: data[k] for k in data.files}

@@ -1,0 +1,84 @@
+"""Every picture of a trained run, drawn into RUN_DIR/plots/ (what `tfp-vae plot RUN_DIR` does)."""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+import numpy as np
+import tf_keras
+
+from tfp_vae.data.load import prepare
+from tfp_vae.errors import TfpVaeError
+from tfp_vae.evaluation.elbo import posterior_means
+from tfp_vae.plots.disentanglement import principal_traversals
+from tfp_vae.plots.model import (
+    image_grid,
+    latent_before_after,
+    latent_manifold,
+    latent_scatter,
+    latent_traversals,
+    prior_samples,
+    reconstructions,
+    training_curves,
+)
+from tfp_vae.runs import files as runs
+from tfp_vae.runs.fingerprint import load_checked
+
+PLOTS_DIR = "plots"
+
+
+def save_run_plots(run_dir, data_dir=None, n=10, verbose=0) -> list[Path]:
+    """Draws every figure for the run in `run_dir` into run_dir/plots/*.png; returns the paths.
+
+    Uses the run's test split; the before/after scatter needs the latents `train` recorded.
+    verbose: 1 shows a progress bar over the figures (with an ETA), 0 is silent.
+    """
+    run_dir = Path(run_dir)
+    model = runs.load(run_dir)
+    config = model.config
+    loaded = load_checked(config, data_dir, run_dir)
+    _, (x_test, y_test) = prepare(loaded, config.likelihood, config.binarize, config.seed)
+    names = loaded.class_names  # None without labels: no titles, no class colours
+    figures = {
+        "examples": lambda: image_grid(x_test[: 2 * n], _take(y_test, slice(2 * n)), names),
+        "reconstructions": lambda: reconstructions(model, x_test[:n]),
+        "prior_samples": lambda: prior_samples(model),
+        "latent_traversals": lambda: latent_traversals(model, x_test[0]),
+    }
+    if (run_dir / runs.HISTORY_JSON).is_file():
+        figures["training_curves"] = lambda: training_curves(runs.load_history(run_dir))
+    if config.latent_dim == 2:
+        figures["latent_manifold"] = lambda: latent_manifold(model)
+    if config.latent_dim >= 2:
+        figures["latent_space"] = lambda: _before_after(model, run_dir, x_test, y_test, names)
+    if config.latent_dim >= 2:  # traversals along the code's principal directions, not its coordinates
+        figures["principal_traversals"] = lambda: principal_traversals(model, x_test[: runs.LATENT_EXAMPLES])
+    out = run_dir / PLOTS_DIR
+    out.mkdir(parents=True, exist_ok=True)
+    paths = []
+    bar = tf_keras.utils.Progbar(len(figures), unit_name="figure", verbose=1 if verbose else 0)
+    for name, draw in figures.items():
+        path = out / f"{name}.png"
+        fig = draw()
+        runs.atomic_write(path, functools.partial(fig.savefig, dpi=100, format="png"))
+        paths.append(path)
+        bar.add(1)
+    return paths
+
+
+def _before_after(model, run_dir, x_test, y_test, names):
+    try:
+        before = runs.load_latents(run_dir)
+    except TfpVaeError:  # a run trained before latents were recorded: the trained model alone
+        index = np.arange(min(len(x_test), runs.LATENT_EXAMPLES))
+        return latent_scatter(
+            posterior_means(model, x_test[index]), _take(y_test, index), names, "after training"
+        )
+    index = before["index"]
+    after = posterior_means(model, x_test[index])
+    return latent_before_after(before["codes"], after, _take(y_test, index), names)
+
+
+def _take(labels, index):
+    return None if labels is None else labels[index]

@@ -1,0 +1,17 @@
+"""Studies: grids of runs (beta x seeds x any field) and tables of runs side by side.
+
+    grid    `sweep`: train and evaluate every point of a grid, resumable and shardable; results.csv
+    table   `runs_table`: run directories side by side (`tfp-vae show`)
+
+May use `tfp_vae.training` and everything below it.
+"""
+
+import tfp_vae
+from tfp_vae import quiet
+
+quiet.import_tensorflow()  # TensorFlow's import-time C++ notices off, before its first import
+
+from tfp_vae.studies.grid import SweepPoint, grid_points, load_results, shard_points, sweep
+from tfp_vae.studies.table import runs_table
+
+__all__ = tfp_vae.exported_by(__name__)
