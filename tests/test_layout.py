@@ -3,6 +3,7 @@ its own modules inside a function explained, the public names kept, every declar
 
 import ast
 import importlib
+import subprocess
 
 import pytest
 
@@ -166,3 +167,20 @@ def test_an_unknown_name_is_one_error_naming_the_field_and_the_near_names():
     assert [0, 0] not in choices.LIKELIHOODS
     with pytest.raises(ValueError, match="not declared"):
         choices.LIKELIHOODS.register("poisson", object())
+
+
+def test_every_source_file_is_in_git():
+    """A file git ignores (e.g. by a `runs/` pattern meant for run directories) is missing from
+    every clone, and its package with it."""
+    if not (REPO / ".git").exists():
+        pytest.skip("not a git checkout")
+    ignored = subprocess.run(
+        ["git", "ls-files", "--others", "--ignored", "--exclude-standard", "tfp_vae", "tests"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    assert [path for path in ignored if path.endswith(".py")] == []
+    packages = {path.parent for path in PACKAGE.rglob("*.py") if "__pycache__" not in path.parts}
+    assert all((package / "__init__.py").is_file() for package in packages)

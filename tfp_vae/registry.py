@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import difflib
 import importlib
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any, Generic, TypeVar
 
 from tfp_vae.errors import ConfigError
@@ -68,15 +68,6 @@ class Registry(Generic[T]):
         if name not in self._help:
             self.declare(name, help, **facts)
         self._entries[name] = entry
-
-    def registers(self, name: str, **facts: Any) -> Callable[[T], T]:
-        """Decorator form of `register`: `@REGISTRY.registers("name")` above a function or class."""
-
-        def add(entry: T) -> T:
-            self.register(name, entry, **facts)
-            return entry
-
-        return add
 
     # ------------------------------------------------------------------ reading
     def __contains__(self, name: object) -> bool:

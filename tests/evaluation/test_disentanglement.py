@@ -239,7 +239,7 @@ def test_disentanglement_vs_beta_draws_means_and_sd_over_seeds_beside_rate_disto
     np.testing.assert_allclose(np.asarray(left.get_lines()[0].get_ydata(), float), [0.2, 0.5])
     assert [t.get_text() for t in left.get_legend().get_texts()] == ["MIG", "DCI disentanglement"]
     assert right.get_title().startswith("Rate-distortion") and "2 seed(s)" in left.get_title()
-    with pytest.raises(Exception, match="choose from"):
+    with pytest.raises(Exception, match="choose one of"):
         dplots.disentanglement_vs_beta(table, metric="accuracy")
 
 

@@ -77,7 +77,7 @@ def _check_binary(x, family):
             "normalised density there, so its nats are not comparable with other families. "
             "Binarize the data (binarize='static' or 'dynamic') or use 'continuous_bernoulli'.",
             NonBinaryBernoulliWarning,
-            stacklevel=2,
+            stacklevel=3,
         )
 
 
@@ -131,6 +131,11 @@ def check_images(x: np.ndarray, input_shape: tuple[int, ...], likelihood: str) -
         )
     if x.shape[0] == 0:
         raise DataError("the data set is empty (0 images); pass at least one image.")
+    check_support(x, likelihood)
+
+
+def check_support(x: np.ndarray, likelihood: str) -> None:
+    """Raises `DataError` (or warns) if float images `x` leave the support of `likelihood`."""
     SUPPORTS[LIKELIHOODS.fact(likelihood, "support")](x, likelihood)
 
 

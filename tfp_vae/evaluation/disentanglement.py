@@ -57,6 +57,7 @@ from tfp_vae.data.pixels import scale_images
 from tfp_vae.data.sources import DSPRITES_NAMES
 from tfp_vae.errors import DataError
 from tfp_vae.evaluation.elbo import posterior_means
+from tfp_vae.registry import Registry
 
 if TYPE_CHECKING:
     from tfp_vae.model.vae import VAE
@@ -73,18 +74,25 @@ FACTOR_VAE_VARIANCE_POINTS = 10_000
 FACTOR_VAE_MIN_SD = 0.05  # disentanglement_lib's prune_dims.threshold (an sd, not a variance)
 ENCODE_BATCH = 4096  # images rendered per call of the representation (encoded 1000 at a time)
 # Data sets whose generative factors are known: `VAEConfig.dataset` -> a loader of its factor grid.
-FACTOR_DATASETS = {
-    name: functools.partial(load_dsprites, variant) for name, variant in DSPRITES_NAMES.items()
-}
-# The sweep's columns (`model_metrics`).
-TABLE_METRICS = (
-    "mig",
-    "dci_disentanglement",
-    "dci_completeness",
-    "dci_informativeness",
-    "sap",
-    "factor_vae_score",
-)
+FACTOR_DATASETS: Registry[Callable[[], DSprites]] = Registry("dataset", "data set with known factors")
+for _name, _variant in DSPRITES_NAMES.items():
+    FACTOR_DATASETS.register(_name, functools.partial(load_dsprites, _variant), help=f"dSprites, {_variant}")
+# The sweep's columns (`model_metrics`), each entry the label pictures give it.
+METRICS: Registry[str] = Registry("metric", "disentanglement metric")
+for _name, _label, _help in (
+    ("mig", "MIG", "mutual information gap (Chen et al. 2018)"),
+    (
+        "dci_disentanglement",
+        "DCI disentanglement",
+        "one factor per code dimension (Eastwood & Williams 2018)",
+    ),
+    ("dci_completeness", "DCI completeness", "one code dimension per factor"),
+    ("dci_informativeness", "DCI informativeness (accuracy)", "test accuracy of the factors' classifiers"),
+    ("sap", "SAP", "separated attribute predictability (Kumar et al. 2018)"),
+    ("factor_vae_score", "FactorVAE score", "majority-vote accuracy (Kim & Mnih 2018)"),
+):
+    METRICS.register(_name, _label, help=_help)
+TABLE_METRICS = tuple(METRICS)
 
 
 # ---------------------------------------------------------------------------- input checks
@@ -368,8 +376,7 @@ def disentanglement_metrics(
 def factor_data(dataset: str):
     """The factor grid of data set `dataset` (a `VAEConfig.dataset`), or None if its factors are
     unknown."""
-    loader = FACTOR_DATASETS.get(dataset) if isinstance(dataset, str) else None
-    return loader() if loader else None
+    return FACTOR_DATASETS[dataset]() if dataset in FACTOR_DATASETS else None
 
 
 def model_metrics(

@@ -27,7 +27,7 @@ from tensorflow_probability import distributions as tfd
 from tensorflow_probability import layers as tfpl
 
 from tfp_vae.choices import LIKELIHOODS
-from tfp_vae.data.pixels import SCALINGS, SUPPORTS
+from tfp_vae.data.pixels import SUPPORTS, check_support
 
 if TYPE_CHECKING:
     from tfp_vae.config import VAEConfig
@@ -68,13 +68,9 @@ class Likelihood:
         """The values the family supports, in words, e.g. "(0, 1)"."""
         return SUPPORTS.help(LIKELIHOODS.fact(self.name, "support"))
 
-    def scale(self, x: np.ndarray) -> np.ndarray:
-        """uint8 images [N, H, W, C] -> float32 in the family's support."""
-        return SCALINGS[LIKELIHOODS.fact(self.name, "scaling")](x)
-
     def check(self, x: np.ndarray) -> None:
         """Raises `DataError` (or warns) for float images outside the family's support."""
-        SUPPORTS[LIKELIHOODS.fact(self.name, "support")](x, self.name)
+        check_support(x, self.name)
 
     def params_size(self, event_shape: tuple[int, ...]) -> int:
         """Number of raw decoder outputs for one image of `event_shape` (H, W, C)."""

@@ -148,16 +148,6 @@ def factor_traversals(
     )
 
 
-METRIC_LABELS = {
-    "mig": "MIG",
-    "dci_disentanglement": "DCI disentanglement",
-    "dci_completeness": "DCI completeness",
-    "dci_informativeness": "DCI informativeness (accuracy)",
-    "sap": "SAP",
-    "factor_vae_score": "FactorVAE score",
-}
-
-
 def disentanglement_vs_beta(
     table: pd.DataFrame, metric: str | Sequence[str] = ("mig", "dci_disentanglement")
 ) -> Figure:
@@ -165,17 +155,18 @@ def disentanglement_vs_beta(
     rate-distortion curve of the same runs (`tfp_vae.rate_distortion`).
 
     table: a sweep's results (`tfp_vae.load_results`) on data with known factors; metric: a
-    column name or several (`disentanglement.TABLE_METRICS`).
+    column name or several (`tfp_vae.evaluation.disentanglement.METRICS`).
     """
     metrics = [metric] if isinstance(metric, str) else list(metric)
-    unknown = [m for m in metrics if m not in METRIC_LABELS]
-    if unknown or not metrics:
-        raise TfpVaeError(f"metric {unknown or metrics}: choose from {sorted(METRIC_LABELS)}.")
+    if not metrics:
+        raise TfpVaeError(f"metric=(): name one or more of {list(disentanglement.METRICS)}.")
+    for m in metrics:
+        disentanglement.METRICS.check(m)
     mean, sd, count = by_beta(table, metrics)
     fig = Figure(figsize=(11, 4.5), layout="constrained")
     left, right = fig.subplots(1, 2)
     for m in metrics:
-        left.errorbar(mean.index, mean[m], yerr=sd[m], fmt="o-", capsize=3, label=METRIC_LABELS[m])
+        left.errorbar(mean.index, mean[m], yerr=sd[m], fmt="o-", capsize=3, label=disentanglement.METRICS[m])
     beta_axis(left, list(mean.index))
     left.set_ylim(0, 1)
     left.set_ylabel("score (1 = disentangled)")

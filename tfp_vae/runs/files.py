@@ -95,6 +95,7 @@ def _no_lambda_warning():
 
 def save_weights(model, path) -> Path:
     """Writes the weights as HDF5 arrays, stamped with the config JSON they belong to."""
+
     def write(tmp):
         with _no_lambda_warning():
             model.save_weights(tmp)
