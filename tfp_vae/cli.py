@@ -262,7 +262,7 @@ def _plot(args) -> int:
 
 
 def _show(args) -> int:
-    import pandas as pd  # with the table's sub-package, as every command: see _train
+    import pandas as pd  # loads with the command, as the run table does (see _train)
 
     from tfp_vae.studies.table import runs_table
 

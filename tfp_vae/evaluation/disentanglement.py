@@ -145,7 +145,7 @@ def discretize(codes, bins: int = MIG_BINS) -> np.ndarray:
 
 def mutual_information(discrete_codes, factors) -> np.ndarray:
     """Discrete mutual information I(z_j; v_k) in nats: [d, K]."""
-    from sklearn.metrics import mutual_info_score
+    from sklearn.metrics import mutual_info_score  # scikit-learn loads when a metric first runs
 
     return np.array([[mutual_info_score(f, c) for f in factors.T] for c in discrete_codes.T])
 
@@ -158,7 +158,7 @@ def mig(
     codes [N, d] float, factors [N, K] int; uses `num_points` random rows when N is larger.
     Needs d >= 2 (a gap between two latents).
     """
-    from sklearn.metrics import mutual_info_score
+    from sklearn.metrics import mutual_info_score  # scikit-learn loads when a metric first runs
 
     codes, factors = check_codes_factors(codes, factors)
     if codes.shape[1] < 2:
@@ -180,7 +180,7 @@ def mig(
 def importance_matrix(train_codes, train_factors, test_codes, test_factors, seed=0):
     """Gradient-boosted-tree importances R [d, K] (each column sums to 1, or 0 if unused) and
     per-factor test accuracies [K]."""
-    from sklearn.ensemble import GradientBoostingClassifier
+    from sklearn.ensemble import GradientBoostingClassifier  # scikit-learn loads when a metric first runs
 
     d, k = train_codes.shape[1], train_factors.shape[1]
     importance, accuracy = np.zeros((d, k)), np.zeros(k)
@@ -195,7 +195,7 @@ def importance_matrix(train_codes, train_factors, test_codes, test_factors, seed
 def _one_minus_entropy(p, axis):
     """1 - entropy of the distributions along `axis` (normalised from p + 1e-11), in base
     p.shape[axis], so 1 means all weight on one entry and 0 means spread evenly."""
-    from scipy.stats import entropy
+    from scipy.stats import entropy  # scipy loads when a metric first runs
 
     return 1.0 - entropy(p + 1e-11, base=p.shape[axis], axis=axis)
 
@@ -233,8 +233,8 @@ def dci(
 # ---------------------------------------------------------------------------- SAP
 def sap_matrix(train_codes, train_factors, test_codes, test_factors) -> np.ndarray:
     """S [d, K]: test accuracy of a linear SVM predicting factor k from latent j alone."""
-    from sklearn.exceptions import ConvergenceWarning
-    from sklearn.svm import LinearSVC
+    from sklearn.exceptions import ConvergenceWarning  # scikit-learn loads when a metric first runs
+    from sklearn.svm import LinearSVC  # scikit-learn loads when a metric first runs
 
     d, k = train_codes.shape[1], train_factors.shape[1]
     scores = np.zeros((d, k))

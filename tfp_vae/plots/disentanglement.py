@@ -25,7 +25,7 @@ from tfp_vae.plots.images import draw_image, need_images
 from tfp_vae.plots.studies import beta_axis, by_beta, rate_distortion
 
 if TYPE_CHECKING:
-    import pandas as pd
+    import pandas as pd  # scikit-learn loads when this figure is first drawn
 
     from tfp_vae.model.vae import VAE
 
@@ -122,7 +122,7 @@ def factor_traversals(
     x: images [N, H, W, C] scaled for `model`; codes: their posterior means [M, d] and factors: their
     class indices [M, K] (e.g. `ds.factors(indices)`); factor_names: K names.
     """
-    from sklearn.metrics import mutual_info_score
+    from sklearn.metrics import mutual_info_score  # scikit-learn loads when this figure is first drawn
 
     x = need_images(x)
     codes, factors = disentanglement.check_codes_factors(codes, factors)

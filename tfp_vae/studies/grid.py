@@ -54,7 +54,7 @@ from tfp_vae.runs.locks import RunDirBusyError, run_lock
 from tfp_vae.training.trainer import load_data_for, train
 
 if TYPE_CHECKING:
-    import pandas as pd
+    import pandas as pd  # pandas loads when a table is first made
 
     from tfp_vae.data.idx import Splits
 
@@ -365,7 +365,7 @@ def collect_results(out_dir):
     """A DataFrame with one row per finished run directory in `out_dir`: run, config fields
     (tuples as "256x64"; see `config_column`), the scalar metrics and train_seconds; sorted by
     the grid's fields."""
-    import pandas as pd
+    import pandas as pd  # pandas loads when a table is first made
 
     out_dir = Path(out_dir)
     rows = []
@@ -401,7 +401,7 @@ def write_results(out_dir):
 
 def load_results(out_dir: str | os.PathLike) -> pd.DataFrame:
     """OUT/results.csv as a DataFrame (rebuilt from the run directories if missing)."""
-    import pandas as pd
+    import pandas as pd  # pandas loads when a table is first made
 
     path = Path(out_dir) / RESULTS_CSV
     return pd.read_csv(path) if path.is_file() else collect_results(out_dir)

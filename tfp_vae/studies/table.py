@@ -34,7 +34,7 @@ from tfp_vae.training.checkpoint import STATUS_FILE
 from tfp_vae.training.protocol import best_epoch, criterion
 
 if TYPE_CHECKING:
-    import pandas as pd
+    import pandas as pd  # pandas loads when a table is first made
 
 
 def runs_table(run_dirs: Sequence[str | os.PathLike]) -> pd.DataFrame:
@@ -51,7 +51,7 @@ def runs_table(run_dirs: Sequence[str | os.PathLike]) -> pd.DataFrame:
       then every scalar of metrics.json (`tfp-vae evaluate`: elbo, nll, kl, iwae, ... at beta = 1).
     Raises `RunDirError` for a directory that is not a run.
     """
-    import pandas as pd
+    import pandas as pd  # pandas loads when a table is first made
 
     dirs = [Path(d) for d in run_dirs]
     if not dirs:
