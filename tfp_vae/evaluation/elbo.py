@@ -52,9 +52,9 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
+from tfp_vae.choices import PRIORS
 from tfp_vae.data.pixels import check_images
 from tfp_vae.errors import TfpVaeError
-from tfp_vae.model.priors import PRIORS
 
 if TYPE_CHECKING:
     from tfp_vae.model.vae import VAE
@@ -113,7 +113,7 @@ def per_example(
     pixels = int(np.prod(config.input_shape))
     cap = min(DRAWS_PER_CHUNK, DECODED_VALUES_PER_CHUNK // pixels) // int(batch_size)
     draws = max(1, min(int(num_samples), cap))
-    analytic = PRIORS[config.prior].analytic_kl  # only N(0, I): the chain-rule parts apply
+    analytic = PRIORS.fact(config.prior, "analytic_kl")  # only N(0, I): the chain-rule parts apply
     parts: dict[str, list] = {"iwae": [], "nll": [], "kl": [], "kl_per_dim": [], "mean": []}
     for start in range(0, len(x), batch_size):
         xb = tf.constant(x[start : start + batch_size])
@@ -142,7 +142,9 @@ def summarize(config, parts: dict) -> dict:
         "iwae": iwae,
         "iwae_standard_error": float(np.std(parts["iwae"], ddof=1) / math.sqrt(n)) if n > 1 else math.nan,
         "bits_per_dim": -iwae / (pixels * math.log(2)),
-        "kl_per_dim": np.mean(parts["kl_per_dim"], axis=0) if PRIORS[config.prior].analytic_kl else None,
+        "kl_per_dim": np.mean(parts["kl_per_dim"], axis=0)
+        if PRIORS.fact(config.prior, "analytic_kl")
+        else None,
         "active_units": active_units(parts["mean"]),
         "images": n,
     }

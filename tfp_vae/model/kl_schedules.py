@@ -61,10 +61,6 @@ class KLSchedule:
     values: Callable[..., dict]
     capacity: bool = False
 
-    @property
-    def description(self) -> str:
-        return SCHEDULES.help(self.name)
-
 
 for _schedule in (
     KLSchedule("constant", lambda cfg, progress: {}),

@@ -214,10 +214,6 @@ class Prior:
     build: Callable
     start_from_data: Callable | None = None
 
-    @property
-    def analytic_kl(self) -> bool:
-        return PRIORS.fact(self.name, "analytic_kl")
-
 
 for _prior in (
     Prior("standard", lambda cfg, encode: StandardPrior(cfg.latent_dim, name="prior")),

@@ -162,7 +162,7 @@ class VAE(tf_keras.Model):
         }
 
     def _kl_metric(self, q, z, prior):
-        if PRIORS[self.config.prior].analytic_kl:
+        if PRIORS.fact(self.config.prior, "analytic_kl"):
             return tfd.kl_divergence(q, prior)
         return q.log_prob(z) - prior.log_prob(z)
 

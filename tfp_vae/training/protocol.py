@@ -96,10 +96,6 @@ class LRSchedule:
     name: str
     next_lr: Callable[..., float]
 
-    @property
-    def description(self) -> str:
-        return LR_SCHEDULES.help(self.name)
-
 
 for _schedule in (LRSchedule("constant", _constant), LRSchedule("plateau", _plateau)):
     LR_SCHEDULES.register(_schedule.name, _schedule)
