@@ -57,11 +57,21 @@ LIKELIHOODS.declare(
 )
 
 ENCODERS: Registry[Any] = Registry("encoder", "encoder/decoder body", home="tfp_vae.model.encoders")
-ENCODERS.declare("mlp", "dense layers VAEConfig.hidden_units; the decoder mirrors them", synonyms=("dense",))
+# Fact `xla`: the training step runs as an XLA program (True), or as a plain tf.function graph whose
+# kernels are TensorFlow's own (oneDNN). Chosen by measurement (issue 25, 2 Zen 4 cores): the dense
+# bodies gain from XLA's fusion and its loop of steps; XLA's CPU convolutions are ~3x slower than
+# oneDNN's, and inside a loop of steps it emits the filter-gradient convolution in a layout its
+# Eigen kernel does not take (dim_labels f01b_i01o->01bf), a naive loop ~20x slower still.
 ENCODERS.declare(
-    "conv", "stride-2 convolutions, then a dense layer; transposed convolutions back", synonyms=("cnn",)
+    "mlp", "dense layers VAEConfig.hidden_units; the decoder mirrors them", synonyms=("dense",), xla=True
 )
-ENCODERS.declare("linear", "no hidden layer: affine posterior and decoder (probabilistic PCA)")
+ENCODERS.declare(
+    "conv",
+    "stride-2 convolutions, then dense layers; transposed convolutions back",
+    synonyms=("cnn",),
+    xla=False,
+)
+ENCODERS.declare("linear", "no hidden layer: affine posterior and decoder (probabilistic PCA)", xla=True)
 
 HIDDEN_ACTIVATIONS: Registry[Any] = Registry(
     "hidden_activation", "hidden activation", home="tfp_vae.model.hidden"

@@ -101,7 +101,7 @@ def add_config_flags(parser: argparse.ArgumentParser) -> None:
                 f"{field.metadata['help']} 'none' fits grey levels (default here: "
                 f"{CLI_BINARIZE} by likelihood, else none)"
             )
-        if isinstance(default, tuple):
+        if isinstance(default, tuple) or field.metadata.get("int_or_ints"):
             kwargs.update(type=int, nargs="+", metavar="N")
         elif isinstance(default, bool):
             kwargs.update(type=_boolean, metavar="{true,false}")
@@ -128,6 +128,10 @@ def config_from_args(args, base: VAEConfig | None = None) -> VAEConfig:
         for f in dataclasses.fields(VAEConfig)
         if getattr(args, f.name, None) is not None
     }
+    for f in dataclasses.fields(VAEConfig):  # --conv-filters 32: the int form; 32 32 64 64: per layer
+        value = changes.get(f.name)
+        if f.metadata.get("int_or_ints") and isinstance(value, list) and len(value) == 1:
+            changes[f.name] = value[0]
     return (base or VAEConfig()).replace(**changes)
 
 

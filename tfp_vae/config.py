@@ -25,6 +25,8 @@ KL_MODES = ("exact", "sampled")
 KL_STYLES = ("regularizer", "add_loss")
 BINARIZE = (None, "static", "dynamic")
 PRIOR_INITS = ("random", "data")
+CONV_DECODERS = ("mirror", "transpose")
+PRECISIONS = ("float32", "mixed_bfloat16")
 
 
 def _field(default, help: str, **kw):
@@ -66,10 +68,24 @@ class VAEConfig:
     hidden_units: tuple[int, ...] = _field(
         (256, 64), "MLP encoder hidden layer widths; the decoder mirrors them."
     )
-    conv_filters: int = _field(32, "Filters of the first conv layer; they double per layer.")
+    conv_filters: int | tuple[int, ...] = _field(
+        32,
+        "Filters of the stride-2 conv layers: an int (the first layer's, doubling per layer) or "
+        "one int per layer, e.g. (32, 32, 64, 64) with conv_layers=4.",
+        int_or_ints=True,
+    )
     conv_layers: int = _field(2, "Number of stride-2 conv layers.")
-    conv_kernel: int = _field(3, "Conv kernel size.")
-    conv_dense: int = _field(256, "Width of the dense layer between conv stack and posterior.")
+    conv_kernel: int | tuple[int, ...] = _field(
+        3,
+        "Conv kernel size: one for every conv layer, or one per layer (conv_layers of them).",
+        int_or_ints=True,
+    )
+    conv_dense: int | tuple[int, ...] = _field(
+        256,
+        "Width(s) of the dense layer(s) between conv stack and posterior; the decoder runs them "
+        "in reverse before the dense layer to the first feature map.",
+        int_or_ints=True,
+    )
     # Data and training.
     dataset: str = _field(
         "fashion_mnist",
@@ -161,9 +177,25 @@ class VAEConfig:
         "weights.",
     )
 
+    # Conv decoder layout and numeric precision (issue 25).
+    conv_decoder: str = _field(
+        "mirror",
+        "Layout of the conv decoder: 'mirror' (each transposed conv keeps the encoder's filters "
+        "at its resolution, then a stride-1 conv to the likelihood's parameters) or 'transpose' "
+        "(each transposed conv undoes one encoder conv, filters f_i -> f_(i-1), the last one "
+        "emitting the parameters: disentanglement_lib's decoder).",
+    )
+    precision: str = _field(
+        "float32",
+        "Arithmetic of the encoder and decoder bodies in training: 'float32' or 'mixed_bfloat16' "
+        "(bodies compute in bfloat16 with float32 weights; the posterior and likelihood "
+        "parameters, log-likelihoods, KL, loss and optimizer state stay float32). Evaluation "
+        "always runs in float32.",
+    )
+
     def __post_init__(self):
         # Lists from JSON or the CLI become tuples so the config stays hashable and comparable.
-        for name in ("input_shape", "hidden_units"):
+        for name in ("input_shape", "hidden_units", "conv_filters", "conv_kernel", "conv_dense"):
             value = getattr(self, name)
             if isinstance(value, list):
                 object.__setattr__(self, name, tuple(value))
@@ -191,10 +223,7 @@ class VAEConfig:
         for name in (
             "latent_dim",
             "kl_samples",
-            "conv_filters",
             "conv_layers",
-            "conv_kernel",
-            "conv_dense",
             "epochs",
             "batch_size",
             "kl_schedule_epochs",
@@ -335,6 +364,32 @@ class VAEConfig:
             "init_from",
             "must be a run directory's path as a string, or '' to start from random weights.",
         )
+        # Conv body and precision (issue 25).
+        for name, per_layer in (("conv_filters", True), ("conv_kernel", True), ("conv_dense", False)):
+            value = getattr(self, name)
+            need(
+                _is_count(value) or _are_counts(value),
+                name,
+                "must be an integer >= 1 or a non-empty tuple of them"
+                + (", one per conv layer." if per_layer else ", e.g. 256 or (256,)."),
+            )
+            need(
+                not per_layer or not isinstance(value, tuple) or len(value) == self.conv_layers,
+                name,
+                f"gives {len(value) if isinstance(value, tuple) else 1} layers but "
+                f"conv_layers={self.conv_layers}; give one value per layer or set "
+                f"conv_layers={len(value) if isinstance(value, tuple) else 1}.",
+            )
+        need(
+            self.conv_decoder in CONV_DECODERS,
+            "conv_decoder",
+            f"unknown conv decoder layout; choose one of {list(CONV_DECODERS)}.",
+        )
+        need(
+            self.precision in PRECISIONS,
+            "precision",
+            f"unknown precision; choose one of {list(PRECISIONS)}.",
+        )
 
     # ------------------------------------------------------------------ JSON
     def to_dict(self) -> dict[str, Any]:
@@ -368,6 +423,14 @@ class VAEConfig:
 
 def _is_real(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _is_count(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+
+
+def _are_counts(value) -> bool:
+    return isinstance(value, tuple) and len(value) > 0 and all(map(_is_count, value))
 
 
 def _jsonable(value):

@@ -55,6 +55,7 @@ import tensorflow_probability as tfp
 from tfp_vae.choices import PRIORS
 from tfp_vae.data.pixels import check_images
 from tfp_vae.errors import TfpVaeError
+from tfp_vae.model.precision import float32_twin
 
 if TYPE_CHECKING:
     from tfp_vae.model.vae import VAE
@@ -102,6 +103,7 @@ def per_example(
     [N, latent_dim], float64. first_index: index of x[0] in the whole set, so that with a seed the
     images of a slice get the draws they get in a call on the whole set (when slices start at
     multiples of batch_size). progress: called with the number of images of each finished chunk."""
+    model = float32_twin(model)  # evaluation runs in float32, whatever the model trains in
     config = model.config
     for name, value in (("num_samples", num_samples), ("batch_size", batch_size)):
         if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
@@ -208,6 +210,7 @@ def _chain_rule_kl(q):
 
 def posterior_means(model: VAE, x: np.ndarray, batch_size: int = 1000) -> np.ndarray:
     """E_q[z|x] for images x [N, H, W, C], in batches: float32 [N, latent_dim]."""
+    model = float32_twin(model)  # in float32, whatever the model trains in
     x = np.asarray(x, np.float32)
     return np.concatenate(
         [

@@ -18,8 +18,9 @@ import tf_keras
 
 from tfp_vae.choices import LIKELIHOODS
 from tfp_vae.config import VAEConfig
-from tfp_vae.model.encoders import conv_filters, conv_spatial
+from tfp_vae.model.encoders import conv_dense, conv_filters, conv_kernels, conv_spatial, dense_name
 from tfp_vae.model.hidden import hidden_layer
+from tfp_vae.model.precision import body_precision, to_float32
 from tfp_vae.registry import Registry
 
 layers = tf_keras.layers
@@ -35,45 +36,54 @@ def mlp_body(cfg, params_size: int) -> list:
 
 
 def conv_body(cfg, params_size: int) -> list:
-    """z -> Dense -> [h, w, f_last] -> L stride-2 Conv2DTranspose -> crop to H x W -> params.
+    """z -> Dense(u) for u in reversed(conv_dense) -> Dense -> [h, w, f_last] -> L stride-2
+    Conv2DTranspose -> crop to H x W -> params [B, H * W * C * k].
 
     h, w are the encoder's final spatial size, so for 28 x 28 and L = 3 the map grows
-    4 -> 8 -> 16 -> 32 and is cropped to 28. The hidden layers (all but the last conv) are relu or
-    gated (`cfg.hidden_activation`).
+    4 -> 8 -> 16 -> 32 and is cropped to 28. `cfg.conv_decoder` picks the transposed convs' filters:
+      mirror     f_(L-1), ..., f_0 (the encoder's filters at each resolution), then a stride-1 conv
+                 (kernel of the first encoder layer) to the parameters;
+      transpose  f_(L-2), ..., f_0, then the parameters: each transposed conv undoes one encoder
+                 conv (disentanglement_lib's decoder: dense 256 -> 1024 -> 4x4x64 -> 64-32-32-1).
+    The hidden layers (all but the parameters' layer) are relu or gated (`cfg.hidden_activation`).
     """
     hidden = cfg.hidden_activation
     height, width, channels = cfg.input_shape
     h, w = conv_spatial(cfg)
-    filters = conv_filters(cfg)
+    filters, kernels = conv_filters(cfg), conv_kernels(cfg)
     grown_h, grown_w = h * 2**cfg.conv_layers, w * 2**cfg.conv_layers
     crop_h, crop_w = grown_h - height, grown_w - width
+    # [B, H, W, C * k]: the family's k parameters of each channel sit side by side.
     per_pixel = params_size // (height * width * channels)
+    widths = conv_dense(cfg)
+    transpose = cfg.conv_decoder == "transpose"
+    # (filters, kernel) of each transposed conv, deepest first.
+    deconvs = list(zip(reversed(filters[:-1] if transpose else filters), reversed(kernels)))
+    crop = layers.Cropping2D(
+        ((crop_h // 2, crop_h - crop_h // 2), (crop_w // 2, crop_w - crop_w // 2)), name="crop"
+    )
+    last_conv = (  # the parameters' layer
+        layers.Conv2DTranspose(
+            channels * per_pixel, kernels[0], strides=2, padding="same", name="likelihood_params"
+        )
+        if transpose
+        else layers.Conv2D(channels * per_pixel, kernels[0], padding="same", name="likelihood_params")
+    )
     return (
         [
-            hidden_layer(hidden, layers.Dense, cfg.conv_dense, name="dense"),
+            hidden_layer(hidden, layers.Dense, units, name=dense_name(i, len(widths)))
+            for i, units in enumerate(reversed(widths))
+        ]
+        + [
             hidden_layer(hidden, layers.Dense, h * w * filters[-1], name="dense_to_map"),
             layers.Reshape((h, w, filters[-1]), name="to_map"),
         ]
         + [
-            hidden_layer(
-                hidden,
-                layers.Conv2DTranspose,
-                f,
-                cfg.conv_kernel,
-                strides=2,
-                padding="same",
-                name=f"deconv_{i}",
-            )
-            for i, f in enumerate(reversed(filters))
+            hidden_layer(hidden, layers.Conv2DTranspose, f, k, strides=2, padding="same", name=f"deconv_{i}")
+            for i, (f, k) in enumerate(deconvs)
         ]
-        + [
-            layers.Cropping2D(
-                ((crop_h // 2, crop_h - crop_h // 2), (crop_w // 2, crop_w - crop_w // 2)), name="crop"
-            ),
-            # [B, H, W, C * k]: the family's k parameters of each channel sit side by side.
-            layers.Conv2D(channels * per_pixel, cfg.conv_kernel, padding="same", name="likelihood_params"),
-            layers.Flatten(name="flatten"),
-        ]
+        + ([last_conv, crop] if transpose else [crop, last_conv])
+        + [layers.Flatten(name="flatten")]
     )
 
 
@@ -91,10 +101,12 @@ for _name, _body in (("mlp", mlp_body), ("conv", conv_body), ("linear", linear_b
 def build_decoder(cfg: VAEConfig) -> tf_keras.Sequential:
     """z [B, cfg.latent_dim] -> p(x|z) of family `cfg.likelihood` over images `cfg.input_shape`."""
     family = LIKELIHOODS[cfg.likelihood]
-    body = DECODERS[cfg.encoder](cfg, family.params_size(cfg.input_shape))
+    with body_precision(cfg):  # the body computes in cfg.precision, the likelihood in float32
+        body = DECODERS[cfg.encoder](cfg, family.params_size(cfg.input_shape))
     return tf_keras.Sequential(
         [layers.InputLayer(input_shape=(cfg.latent_dim,))]
         + body
+        + to_float32(cfg)
         + [family.layer(cfg.input_shape, **family.options(cfg))],
         name="decoder",
     )

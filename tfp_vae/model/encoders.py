@@ -25,6 +25,7 @@ from tfp_vae.choices import ENCODERS, SCHEDULES
 from tfp_vae.config import VAEConfig
 from tfp_vae.model.hidden import hidden_layer
 from tfp_vae.model.posterior import KLDivergence, PosteriorTriL, posterior_distribution, posterior_head
+from tfp_vae.model.precision import body_precision, to_float32
 
 layers = tf_keras.layers
 
@@ -39,8 +40,26 @@ def mlp_body(cfg) -> list:
 
 
 def conv_filters(cfg) -> list[int]:
-    """Filters of each stride-2 conv layer: conv_filters, doubling per layer."""
+    """Filters of each stride-2 conv layer: `conv_filters` per layer, or an int doubling per layer."""
+    if isinstance(cfg.conv_filters, tuple):
+        return list(cfg.conv_filters)
     return [cfg.conv_filters * 2**i for i in range(cfg.conv_layers)]
+
+
+def conv_kernels(cfg) -> list[int]:
+    """Kernel size of each stride-2 conv layer: `conv_kernel` per layer, or the same for all."""
+    kernel = cfg.conv_kernel
+    return list(kernel) if isinstance(kernel, tuple) else [kernel] * cfg.conv_layers
+
+
+def conv_dense(cfg) -> list[int]:
+    """Widths of the dense layers between the conv stack and the posterior (encoder order)."""
+    return list(cfg.conv_dense) if isinstance(cfg.conv_dense, tuple) else [cfg.conv_dense]
+
+
+def dense_name(i: int, count: int) -> str:
+    # One dense layer keeps the name it always had, so existing weights files load.
+    return "dense" if count == 1 else f"dense_{i}"
 
 
 def conv_spatial(cfg) -> tuple[int, int]:
@@ -51,17 +70,26 @@ def conv_spatial(cfg) -> tuple[int, int]:
 
 
 def conv_body(cfg) -> list:
-    """[B, H, W, C] -> L stride-2 Conv2D (filters doubling) -> flatten -> Dense(conv_dense), the
-    hidden layers relu or gated (`cfg.hidden_activation`)."""
+    """[B, H, W, C] -> L stride-2 'same' Conv2D (`conv_filters`, `conv_kernels`) -> flatten ->
+    Dense(u) for u in `conv_dense`, the hidden layers relu or gated (`cfg.hidden_activation`).
+
+    disentanglement_lib's encoder at 64 x 64 x 1: filters (32, 32, 64, 64), kernel 4, dense (256,):
+    [B, 64, 64, 1] -> 32x32x32 -> 16x16x32 -> 8x8x64 -> 4x4x64 -> [B, 1024] -> [B, 256].
+    """
     hidden = cfg.hidden_activation
     convs = [
-        hidden_layer(hidden, layers.Conv2D, f, cfg.conv_kernel, strides=2, padding="same", name=f"conv_{i}")
-        for i, f in enumerate(conv_filters(cfg))
+        hidden_layer(hidden, layers.Conv2D, f, k, strides=2, padding="same", name=f"conv_{i}")
+        for i, (f, k) in enumerate(zip(conv_filters(cfg), conv_kernels(cfg)))
     ]
-    return convs + [
-        layers.Flatten(name="flatten"),
-        hidden_layer(hidden, layers.Dense, cfg.conv_dense, name="dense"),
-    ]
+    widths = conv_dense(cfg)
+    return (
+        convs
+        + [layers.Flatten(name="flatten")]
+        + [
+            hidden_layer(hidden, layers.Dense, units, name=dense_name(i, len(widths)))
+            for i, units in enumerate(widths)
+        ]
+    )
 
 
 def linear_body(cfg) -> list:
@@ -88,9 +116,12 @@ def build_encoder(
     divergence = KLDivergence(
         prior, beta=cfg.beta, mode=cfg.kl, num_samples=cfg.kl_samples, capacity=capacity
     )
+    with body_precision(cfg):  # the body computes in cfg.precision, the posterior in float32
+        body = ENCODERS[cfg.encoder](cfg)
     encoder = tf_keras.Sequential(
         [layers.InputLayer(input_shape=cfg.input_shape)]
-        + ENCODERS[cfg.encoder](cfg)
+        + body
+        + to_float32(cfg)
         + posterior_head(cfg.latent_dim, divergence, cfg.kl_style),
         name="encoder",
     )

@@ -30,7 +30,7 @@ import tensorflow as tf
 import tf_keras
 from tensorflow_probability import distributions as tfd
 
-from tfp_vae.choices import PRIORS
+from tfp_vae.choices import ENCODERS, PRIORS
 from tfp_vae.config import VAEConfig
 from tfp_vae.data.pixels import check_images
 from tfp_vae.errors import NonBinaryBernoulliWarning
@@ -41,9 +41,9 @@ from tfp_vae.model.posterior import standard_normal_prior
 from tfp_vae.model.priors import build_prior
 from tfp_vae.model.streams import random_stream, stream_seed
 
-# Training steps per call into TensorFlow in `fit` (see `VAE.compile`), run as one XLA program
-# (`VAE.update_block`): at batch 32 a block of 64 steps takes half the time of 64 separately
-# launched compiled steps, at batch 100 (the density models) ~20% less.
+# Training steps per call into TensorFlow in `fit` (see `VAE.compile`), run as one program
+# (`VAE.update_block`; XLA for the dense bodies): at batch 32 a block of 64 steps takes half the
+# time of 64 separately launched compiled steps, at batch 100 (the density models) ~20% less.
 STEPS_PER_EXECUTION = 64
 # Largest block of images (in float32 values, 128 MB) `fit` stacks for one `update_block`
 # program; bigger blocks (large images at large batches) are split into several programs.
@@ -75,7 +75,8 @@ class VAE(tf_keras.Model):
         self.encoder.divergence.prior = lambda: self.prior
         self.decoder = build_decoder(config)
         self.sampler = tf.random.Generator.from_seed(config.seed)
-        # Compiled step functions by method name (see `_xla`); a plain dict Keras does not track.
+        # Compiled step functions by (method name, XLA or not) (see `_compiled`); a plain dict
+        # Keras does not track.
         object.__setattr__(self, "_xla_functions", {})
         # The prior of the running `one_prior`, per thread: tf.distribute runs replicas in threads.
         object.__setattr__(self, "_one_prior", threading.local())
@@ -219,9 +220,17 @@ class VAE(tf_keras.Model):
 
     def _xla(self, name):
         """`getattr(self, name)` as a `tf.function(jit_compile=True)`, made once per model."""
-        if name not in self._xla_functions:
-            self._xla_functions[name] = tf.function(getattr(self, name), jit_compile=True)
-        return self._xla_functions[name]
+        return self._compiled(name, xla=True)
+
+    def _compiled(self, name, xla: bool | None = None):
+        """`getattr(self, name)` as a `tf.function`, made once per model: an XLA program if `xla`
+        (default: the body's `xla` fact, chosen by measurement; see `tfp_vae.choices.ENCODERS`),
+        else a plain graph of TensorFlow's kernels (oneDNN). Both compute the same arithmetic;
+        random draws are stateless ops with explicit seeds either way."""
+        xla = ENCODERS.fact(self.config.encoder, "xla") if xla is None else xla
+        if (name, xla) not in self._xla_functions:
+            self._xla_functions[name, xla] = tf.function(getattr(self, name), jit_compile=xla)
+        return self._xla_functions[name, xla]
 
     def update(self, x: tf.Tensor, loss_and_gradients: Callable | None = None) -> dict[str, tf.Tensor]:
         """One training step on images x: gradients (by `loss_and_gradients`, default
@@ -232,8 +241,8 @@ class VAE(tf_keras.Model):
 
     def update_block(self, xs: tf.Tensor, count: tf.Tensor) -> dict[str, tf.Tensor]:
         """`count` training steps on xs[0], ..., xs[count - 1] (xs [S, B, H, W, C], count <= S), each
-        following the KL schedule; returns the metrics after the last. XLA-compiled in `fit`: one
-        program per block instead of one launch per step.
+        following the KL schedule; returns the metrics after the last. Compiled in `fit` (XLA or
+        a graph, `_compiled`): one program per block instead of one launch per step.
 
         The block's dynamic binarization is drawn at once, before the loop: XLA runs a random draw
         inside its loops several times slower than outside them.
@@ -265,7 +274,7 @@ class VAE(tf_keras.Model):
         ):
             return super().make_train_function(force)
         capacity, pixels = self._block_steps, int(np.prod(self.config.input_shape))
-        block = self._xla("update_block")
+        block = self._compiled("update_block")
 
         @tf.function(reduce_retracing=True)
         def short_step(x):
@@ -299,7 +308,7 @@ class VAE(tf_keras.Model):
 
     def _replica_loss_and_gradients(self, x):
         """`loss_and_gradients` (XLA-compiled) for one replica of a tf.distribute step."""
-        terms, gradients = self._xla("loss_and_gradients")(x)
+        terms, gradients = self._compiled("loss_and_gradients")(x)
         # tf.distribute sums the replicas' gradients: weighting each replica's mean by its share
         # of the global batch keeps the update that of the global per-example mean.
         share = replica_share(tf.shape(x)[0])
@@ -331,13 +340,13 @@ class VAE(tf_keras.Model):
             # Under a distribution strategy the optimizer sums gradients across replicas, which
             # cannot happen inside XLA: only the per-replica computation is compiled.
             return self.update(x, self._replica_loss_and_gradients)
-        # One XLA program for the whole step (optimizer update and metrics included): half the
-        # CPU time of compiling only the gradient part at batch 32, where op launches dominate.
-        return self._xla("update")(x)
+        # One program for the whole step (optimizer update and metrics included); as XLA, half
+        # the CPU time of compiling only the gradient part at batch 32, where op launches dominate.
+        return self._compiled("update")(x)
 
     def test_step(self, data: Any) -> dict[str, tf.Tensor]:
         x = self._images(data)
-        loss_terms = self.loss_terms if self.config.deterministic else self._xla("loss_terms")
+        loss_terms = self.loss_terms if self.config.deterministic else self._compiled("loss_terms")
         return self._record(loss_terms(x))
 
     # ------------------------------------------------------------------ input checks

@@ -175,6 +175,8 @@ def _parse_value(field: str, text: str):
     try:
         if isinstance(default, tuple):
             return tuple(int(t) for t in text.split(","))
+        if _FIELDS[field].metadata.get("int_or_ints") and "," in text:  # an int, or one per layer
+            return tuple(int(t) for t in text.split(","))
         if default is None:
             return None if text.lower() in ("none", "null") else text
         return type(default)(text)
