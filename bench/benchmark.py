@@ -38,6 +38,13 @@ Targets (a table at the end, and results.json["targets"]: name, value, compariso
   4. evaluate K = 1000 on the 10,000 test images: GFLOP/s >= 30% of C.
   5. evaluate K = 5000: peak resident memory <= 1536 MB, Python and TensorFlow included.
   6. compile seconds < 10 for every trained model (A and B at each batch size, A density, D).
+  7-12 (`--peers`, each configuration a fresh process of bench/peers.py, rounds alternating their
+     order; medians over rounds of each round's median epoch): conv reference model, toolkit fit
+     <= 0.8 x PyTorch's fastest float32 step and <= 1.0 x the fastest hand-written TF float32
+     step; density MLP toolkit <= 0.7 x compiled PyTorch; toolkit mixed_bfloat16 <= 0.85 x its
+     float32 step; VampPrior (K = 500) step <= 3 x the standard prior's; compile seconds < 10 for
+     every toolkit model (conv, conv bf16, MLP, standard, VampPrior).
+`--peers-only` runs only 7-12 (the conv and peer comparison, ~15 min on 2 quiet cores).
 `--quick` shrinks everything (1 timed epoch, 3,000 training images, a few hundred test images) to
 smoke-test the script; only the default run measures the targets as stated. Prints tables; writes
 bench/results.json.
@@ -74,7 +81,16 @@ HERE = Path(__file__).resolve().parent
 DENSITY_CONFIG = HERE.parent / "experiments" / "fashion_mnist_density.json"
 DENSITY_IMAGES = 50_000  # the published density setting trains on the first 50,000 images
 # --quick: defaults for a smoke test of a few minutes (options given explicitly still win).
-QUICK = {"epochs": 1, "train_images": 3000, "eval_images": 200, "large_k_images": 100}
+QUICK = {
+    "epochs": 1,
+    "train_images": 3000,
+    "eval_images": 200,
+    "large_k_images": 100,
+    "rounds": 1,
+    "conv_steps": 4,
+    "mlp_steps": 10,
+    "peer_epochs": 1,
+}
 
 
 # ---------------------------------------------------------------------------- B: the reference
@@ -360,6 +376,12 @@ def parse_args(argv=None) -> argparse.Namespace:
         action="store_true",
         help="smoke test: " + ", ".join(f"--{k.replace('_', '-')} {v}" for k, v in QUICK.items()),
     )
+    parser.add_argument("--peers", action="store_true", help="also run targets 7-12 (bench/peers.py)")
+    parser.add_argument("--peers-only", action="store_true", help="run only targets 7-12")
+    parser.add_argument("--rounds", type=int, default=2, help="--peers: rounds over the configurations")
+    parser.add_argument("--conv-steps", type=int, default=64, help="--peers: steps per conv epoch")
+    parser.add_argument("--mlp-steps", type=int, default=500, help="--peers: steps per MLP epoch (<= 500)")
+    parser.add_argument("--peer-epochs", type=int, default=2, help="--peers: timed epochs per job")
     parser.add_argument("--probe", choices=["train", "evaluate"], help=argparse.SUPPRESS)
     parser.add_argument("--out", default=str(HERE / "results.json"))
     args = parser.parse_args(argv)
@@ -378,6 +400,14 @@ def main(argv=None) -> dict:
         )
         print(json.dumps(result))
         return {}
+    if args.peers_only:
+        results = {"machine": {"load_average_start": os.getloadavg()}, "settings": vars(args)}
+        results["peers"] = peer_rounds(args)
+        results["targets"] = peer_targets(results["peers"])
+        results["machine"]["load_average_end"] = os.getloadavg()
+        Path(args.out).write_text(json.dumps(results, indent=2))
+        print_peers(results)
+        return results
 
     load_start = os.getloadavg()
     (x, _), (x_test, _) = tfp_vae.load_fashion_mnist("bernoulli")
@@ -441,6 +471,9 @@ def main(argv=None) -> dict:
     for row in rows:
         row["fraction_of_C"] = row.get("A_gflops", row.get("gflops")) / results["C_gflops"]
     results["targets"] = check_targets(results)
+    if args.peers:
+        results["peers"] = peer_rounds(args)
+        results["targets"] += peer_targets(results["peers"])
     results["machine"]["load_average_end"] = os.getloadavg()
     Path(args.out).write_text(json.dumps(results, indent=2))
     print_table(results)
@@ -516,6 +549,109 @@ def check_targets(results: dict) -> list[dict]:
     return targets + [target(f"compile seconds: {name}", s, "<", 10.0) for name, s in compile_seconds]
 
 
+# ---------------------------------------------------------------------------- 7-12: peers
+PEER_JOBS = {  # job: its kind of epoch (conv or MLP steps)
+    "toolkit_conv": "conv",
+    "toolkit_conv_bf16": "conv",
+    "tf_conv_xla": "conv",
+    "tf_conv_graph": "conv",
+    "torch_conv_eager": "conv",
+    "torch_conv_compile": "conv",
+    "torch_conv_bf16": "conv",
+    "toolkit_mlp": "mlp",
+    "torch_mlp_eager": "mlp",
+    "torch_mlp_compile": "mlp",
+    "toolkit_standard": "mlp",
+    "toolkit_vamp": "mlp",
+}
+
+
+def peer_rounds(args) -> dict:
+    """Every job of `PEER_JOBS` in a fresh process, `args.rounds` rounds, each round in the reverse
+    order of the one before (so no job always follows the same one); {job: {"ms_per_step": median
+    over rounds, "compile_seconds": median, "rounds": each round's figures}}. A job that fails (e.g.
+    torch not installed) is recorded with its error and left out of the targets."""
+    runs: dict[str, list] = {job: [] for job in PEER_JOBS}
+    order = list(PEER_JOBS)
+    for round_ in range(args.rounds):
+        for job in order if round_ % 2 == 0 else order[::-1]:
+            steps = args.conv_steps if PEER_JOBS[job] == "conv" else args.mlp_steps
+            command = [sys.executable, str(HERE / "peers.py"), "--job", job, "--steps", str(steps)]
+            done = subprocess.run(
+                [*command, "--epochs", str(args.peer_epochs)], capture_output=True, text=True
+            )
+            if done.returncode:
+                runs[job].append({"error": done.stderr.strip().splitlines()[-1:]})
+            else:
+                runs[job].append(json.loads(done.stdout.strip().splitlines()[-1]))
+            last = runs[job][-1]
+            print(f"  peers round {round_}  {job}: {last.get('ms_per_step', last.get('error'))}", flush=True)
+    result = {}
+    for job, rounds in runs.items():
+        good = [r for r in rounds if "ms_per_step" in r]
+        result[job] = {
+            "ms_per_step": statistics.median(r["ms_per_step"] for r in good) if good else None,
+            "compile_seconds": statistics.median(r["compile_seconds"] for r in good) if good else None,
+            "rounds": rounds,
+        }
+    return result
+
+
+def peer_targets(peers: dict) -> list[dict]:
+    ms = {job: row["ms_per_step"] for job, row in peers.items()}
+
+    def ratio(job, *others):
+        values = [ms[o] for o in others if ms.get(o) is not None]
+        return ms[job] / min(values) if ms.get(job) is not None and values else None
+
+    torch_f32, tf_f32 = ("torch_conv_eager", "torch_conv_compile"), ("tf_conv_xla", "tf_conv_graph")
+    targets = [
+        target("conv: toolkit / fastest PyTorch float32", ratio("toolkit_conv", *torch_f32), "<=", 0.8),
+        target("conv: toolkit / fastest hand-written TF", ratio("toolkit_conv", *tf_f32), "<=", 1.0),
+        target(
+            "conv: toolkit bf16 / toolkit float32", ratio("toolkit_conv_bf16", "toolkit_conv"), "<=", 0.85
+        ),
+        target(
+            "density MLP: toolkit / compiled PyTorch", ratio("toolkit_mlp", "torch_mlp_compile"), "<=", 0.7
+        ),
+        target("VampPrior K=500 / standard step", ratio("toolkit_vamp", "toolkit_standard"), "<=", 3.0),
+    ]
+    return targets + [
+        target(f"compile seconds: {job}", row["compile_seconds"], "<", 10.0)
+        for job, row in peers.items()
+        if job.startswith("toolkit_")
+    ]
+
+
+def print_peers(results: dict) -> None:
+    print(f"\n{'job':<22}{'ms/step':>10}{'compile s':>11}   per round (ms/step)")
+    for job, row in results["peers"].items():
+        rounds = " ".join(
+            f"{r['ms_per_step']:.1f}" if "ms_per_step" in r else "failed" for r in row["rounds"]
+        )
+        ms, compile_s = row["ms_per_step"], row["compile_seconds"]
+        print(
+            f"{job:<22}{'-' if ms is None else f'{ms:.1f}':>10}"
+            f"{'-' if compile_s is None else f'{compile_s:.1f}':>11}   {rounds}"
+        )
+    print_targets(results)
+
+
+def print_targets(results: dict) -> None:
+    print(f"\n{'targets':<46}{'measured':>10}{'limit':>12}  met")
+    for t in results["targets"]:
+        value = "-" if t["value"] is None else f"{t['value']:.2f}"
+        met = {True: "met", False: "not met", None: "not measured"}[t["met"]]
+        print(f"{t['name']:<46}{value:>10}{t['comparison'] + ' ' + format(t['limit'], 'g'):>12}  {met}")
+    machine = results["machine"]
+    start, end = (
+        " / ".join(f"{v:.2f}" for v in machine[k]) for k in ("load_average_start", "load_average_end")
+    )
+    print(f"\nload average (1 / 5 / 15 min): start {start}, end {end}")
+    if results["settings"]["quick"]:
+        print("--quick: smoke-test sizes, not the targets' measurement conditions")
+
+
 # ---------------------------------------------------------------------------- printout
 def print_table(results: dict) -> None:
     c = results["C_gflops"]
@@ -569,17 +705,10 @@ def print_table(results: dict) -> None:
         f" ({row['seconds']:.0f} s)"
     )
 
-    print(f"\n{'targets':<46}{'measured':>10}{'limit':>12}  met")
-    for t in results["targets"]:
-        value = "-" if t["value"] is None else f"{t['value']:.2f}"
-        met = {True: "met", False: "not met", None: "not measured"}[t["met"]]
-        print(f"{t['name']:<46}{value:>10}{t['comparison'] + ' ' + format(t['limit'], 'g'):>12}  {met}")
-    start, end = (
-        " / ".join(f"{v:.2f}" for v in machine[k]) for k in ("load_average_start", "load_average_end")
-    )
-    print(f"\nload average (1 / 5 / 15 min): start {start}, end {end}")
-    if results["settings"]["quick"]:
-        print("--quick: smoke-test sizes, not the targets' measurement conditions")
+    if "peers" in results:
+        print_peers(results)  # its table ends with every target's
+    else:
+        print_targets(results)
 
 
 if __name__ == "__main__":
