@@ -5,6 +5,9 @@ shared machine; checks the speed targets below.
 
     TFP_VAE_DATA_DIR=../shared/fashion-mnist python bench/benchmark.py          # ~8 min on 2 idle cores
     TFP_VAE_DATA_DIR=../shared/fashion-mnist python bench/benchmark.py --quick  # smoke test, ~4 min
+    TFP_VAE_DATA_DIR=../shared/fashion-mnist python bench/benchmark.py --peers  # + targets 7-12
+    TFP_VAE_DATA_DIR=../shared/fashion-mnist python bench/benchmark.py --peers-only [--quick]
+    (the peers need `pip install -e ".[bench]"`: torch 2.13.0, CPU build)
 
 A  `tfp_vae.build_vae(VAEConfig())` + `compile(Adam(1e-3))` + `fit(x, batch_size=...)`: exactly how a
    user trains the default model (MLP 256-64, z = 2, Bernoulli, exact KL).
