@@ -15,7 +15,7 @@ included. Conditions alternate process by process:
          jobs (tests, training) do; `--burner spin` one pure-Python busy loop per core
 
 `--glibc-default` runs the evaluations with glibc's dynamic mmap threshold left on (the toolkit
-before `tfp_vae.evaluation.memory`), to show the variation that module removes. Every process's
+before `tfp_vae.evaluation.memory`), for comparison. Every process's
 test-set iwae is printed too: it must be the same number in all of them. Prints one table, the
 load average beside every row, and whether the target is met in every process.
 """
