@@ -2,8 +2,8 @@
 
 The scenario of `tfp_vae.evaluation.memory`, without TensorFlow: once glibc has freed one mmapped
 32 MB block its threshold rises, and 12 threads each allocating and freeing 32 MB blocks at the
-same time leave them in their
-arenas. Each case runs in a fresh interpreter, since the setting is process-wide and permanent.
+same time leave them in their arenas. Each case runs in a fresh interpreter, since the setting is
+process-wide and permanent.
 """
 
 import platform
