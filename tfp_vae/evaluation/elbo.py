@@ -28,7 +28,9 @@ current prior, `model.prior`. Also
 Work is vectorised over examples and draws and chunked: `batch_size` images at a time, and draws in
 blocks so that at most `DRAWS_PER_CHUNK` images, and at most `DECODED_VALUES_PER_CHUNK` pixel values,
 are decoded at once (32 MB of logits: 10,700 images of 28x28, 680 of 64x64x3). Peak memory is
-therefore a few such tensors, whatever K and N. The decoder's matmuls run in a TensorFlow graph
+therefore a few such tensors, whatever K and N; freed blocks of 1 MiB or more that come from
+glibc's malloc go back to the system (`tfp_vae.evaluation.memory`), so its per-thread arenas
+cannot keep them. The decoder's matmuls run in a TensorFlow graph
 (oneDNN, faster than XLA's CPU matmuls at these shapes) and the per-pixel log-probability, the
 largest elementwise cost, in one XLA-fused pass that reads the images by broadcasting, never tiled.
 
@@ -55,6 +57,7 @@ import tensorflow_probability as tfp
 from tfp_vae.choices import PRIORS
 from tfp_vae.data.pixels import check_images
 from tfp_vae.errors import TfpVaeError
+from tfp_vae.evaluation.memory import return_large_blocks
 from tfp_vae.model.precision import float32_twin
 
 if TYPE_CHECKING:
@@ -111,6 +114,7 @@ def per_example(
     x = np.asarray(x)
     check_images(x, config.input_shape, config.likelihood)
     x = x.astype(np.float32, copy=False)
+    return_large_blocks()  # freed large blocks leave the process, whatever thread freed them
 
     pixels = int(np.prod(config.input_shape))
     cap = min(DRAWS_PER_CHUNK, DECODED_VALUES_PER_CHUNK // pixels) // int(batch_size)
