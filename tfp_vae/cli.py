@@ -424,7 +424,7 @@ def build_parser() -> argparse.ArgumentParser:
         nargs=2,
         default=[10_000, 5_000],
         metavar=("TRAIN", "EVAL"),
-        help="votes of 64 images each for the FactorVAE score (default: 10000 5000)",
+        help="votes of 64 images each for the FactorVAE and BetaVAE scores (default: 10000 5000)",
     )
     sweep.add_argument(
         "--verbose",
