@@ -8,9 +8,9 @@ The model: a trained run, or else a randomly initialised encoder of the referenc
 (Locatello et al. 2019: conv 32-32-64-64, 4x4 kernels, stride 2, ReLU; dense 256; 2 x 10 outputs,
 the first 10 the means) in one tf.function graph; the metrics' cost does not depend on the weights
 (only on the sizes: 10,000 / 5,000 points, 10,000 / 5,000 votes of 64 images, 113 classes).
-Prints the wall and CPU seconds of each group (CPU: this process's threads together; on an idle
-2-core machine DCI's wall time is about its CPU time / 1.6, its two threads sharing unequal
-factors), the encoder's and the renderer's throughput, the load average before and after, and the
+Prints the wall and CPU seconds of each group (CPU: this process's threads together; measured at
+load 2.4, DCI's two threads used 1.16 cores, so the GIL-held parts of scikit-learn's boosting
+loop limit them), the encoder's and the renderer's throughput, the load average before and after, and the
 two targets: DCI < 120 s, FactorVAE score (rendering + encoding) < 180 s.
 """
 
