@@ -84,6 +84,7 @@ _HOMES = {
     ],
     "tfp_vae.runs": ["RunDirBusyError", "load", "load_config", "load_history", "run_lock", "save"],
     "tfp_vae.evaluation": [
+        "beta_vae_score",
         "dci",
         "disentanglement_metrics",
         "evaluate",
@@ -91,6 +92,7 @@ _HOMES = {
         "factor_vae_score",
         "mig",
         "model_metrics",
+        "modularity_explicitness",
         "posterior_means",
         "sap",
     ],

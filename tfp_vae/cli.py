@@ -5,6 +5,7 @@
     tfp-vae train --out runs/b4 --beta 4 --latent-dim 10 --encoder conv
     tfp-vae sweep --out runs/beta --latent-dim 10 --grid beta 0.5 1 4 --grid seed 0 1 --shard 1/2
     tfp-vae evaluate runs/default --num-samples 1000  # metrics.json: elbo, nll, kl, iwae, ...
+    tfp-vae evaluate runs/dsprites                    # and, on dSprites, the six disentanglement metrics
     tfp-vae plot runs/default                         # PNGs into runs/default/plots/
     tfp-vae show runs/default runs/b4                 # the runs side by side
     tfp-vae train --out runs/b4 --beta 4 --latent-dim 10 --encoder conv   # again: resumes, or no-op
@@ -230,6 +231,9 @@ def _sweep(args) -> int:
 
 
 def _evaluate(args) -> int:
+    for name in ("disentanglement_points", "factor_vae_votes"):  # before any work is done
+        if min(getattr(args, name)) < 1:
+            raise TfpVaeError(f"--{name.replace('_', '-')} {getattr(args, name)}: need two integers >= 1.")
     from tfp_vae.evaluation.shards import evaluate_run  # TensorFlow: see _train
     from tfp_vae.runs import files as runs
     from tfp_vae.training.trainer import load_data_for
@@ -253,7 +257,32 @@ def _evaluate(args) -> int:
             else f"  {key:<20}{metrics[key]:>7d} of {model.config.latent_dim}"
         )
     print(f"metrics written to {path}; per-image shards in {shards}")
+    if args.disentanglement:
+        _evaluate_factors(model, args)
     return 0
+
+
+def _evaluate_factors(model, args) -> None:
+    """The disentanglement metrics of a run on a data set with known factors, group by group."""
+    from tfp_vae.evaluation.disentanglement import factor_data  # TensorFlow: see _train
+    from tfp_vae.evaluation.disentanglement.resumable import evaluate_factors
+
+    ds = factor_data(model.config.dataset)
+    if ds is None:
+        return
+    print(f"disentanglement metrics on {model.config.dataset} ({len(ds):,} images, known factors)")
+    scores, folder = evaluate_factors(
+        model,
+        args.run_dir,
+        ds,
+        points=tuple(args.disentanglement_points),
+        votes=tuple(args.factor_vae_votes),
+        verbose=args.verbose,
+    )
+    for key, value in scores.items():
+        if isinstance(value, float) and key != "disentanglement_seconds":
+            print(f"  {key:<20}{value:>12.4f}")
+    print(f"added to metrics.json ({scores['disentanglement_seconds']:.0f} s); per-metric files in {folder}")
 
 
 def _plot(args) -> int:
@@ -399,7 +428,7 @@ def build_parser() -> argparse.ArgumentParser:
         nargs=2,
         default=[10_000, 5_000],
         metavar=("TRAIN", "EVAL"),
-        help="votes of 64 images each for the FactorVAE score (default: 10000 5000)",
+        help="votes of 64 images each for the FactorVAE and BetaVAE scores (default: 10000 5000)",
     )
     sweep.add_argument(
         "--verbose",
@@ -435,6 +464,33 @@ def build_parser() -> argparse.ArgumentParser:
         help="1 shows a progress bar with an ETA over the test images, 0 is silent",
     )
     evaluate.add_argument("--data-dir", default=None, help=data_help)
+    # disentanglement metrics (data sets with known factors: dsprites, dsprites_small)
+    evaluate.add_argument(
+        "--disentanglement",
+        type=_boolean,
+        default=True,
+        metavar="{true,false}",
+        help="on a data set with known factors, also compute MIG, DCI, SAP, modularity / "
+        "explicitness, the FactorVAE and BetaVAE scores into metrics.json, one metric group at a "
+        "time (kept in RUN_DIR/evaluation/disentanglement/, so a stopped run resumes) (default: true)",
+    )
+    evaluate.add_argument(
+        "--disentanglement-points",
+        type=int,
+        nargs=2,
+        default=[10_000, 5_000],
+        metavar=("TRAIN", "TEST"),
+        help="images for mig / dci / sap / modularity, drawn from the whole factor grid "
+        "(default: 10000 5000, as disentanglement_lib)",
+    )
+    evaluate.add_argument(
+        "--factor-vae-votes",
+        type=int,
+        nargs=2,
+        default=[10_000, 5_000],
+        metavar=("TRAIN", "EVAL"),
+        help="votes (batches of 64 images) for the FactorVAE and BetaVAE scores (default: 10000 5000)",
+    )
     evaluate.set_defaults(run=_evaluate, lock="evaluating")
 
     plot = sub.add_parser(

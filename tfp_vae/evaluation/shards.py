@@ -49,10 +49,15 @@ def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()[:16]
 
 
+def weights_digest(run_dir) -> str:
+    """The first 16 hex digits of the SHA-256 of RUN_DIR/model.weights.h5."""
+    return _sha256((Path(run_dir) / runs.WEIGHTS_FILE).read_bytes())
+
+
 def shard_folder(run_dir, x, num_samples: int, batch_size: int, seed: int) -> Path:
     """RUN_DIR/evaluation/K<num_samples>/<weights hash>-<images hash>-b<batch_size>-s<seed>."""
     run_dir = Path(run_dir)
-    weights = _sha256((run_dir / runs.WEIGHTS_FILE).read_bytes())
+    weights = weights_digest(run_dir)
     images = _sha256(np.ascontiguousarray(x, np.float32).tobytes() + repr(np.shape(x)).encode())
     return run_dir / EVALUATION_DIR / f"K{num_samples}" / f"{weights}-{images}-b{batch_size}-s{seed}"
 
