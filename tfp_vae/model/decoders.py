@@ -91,7 +91,7 @@ for _name, _body in (("mlp", mlp_body), ("conv", conv_body), ("linear", linear_b
 def build_decoder(cfg: VAEConfig) -> tf_keras.Sequential:
     """z [B, cfg.latent_dim] -> p(x|z) of family `cfg.likelihood` over images `cfg.input_shape`."""
     family = LIKELIHOODS[cfg.likelihood]
-    body = DECODERS[cfg.encoder](cfg, family.params_size(cfg.input_shape))
+    body = DECODERS[cfg.encoder](cfg, family.params_size(cfg.input_shape, **family.options(cfg)))
     return tf_keras.Sequential(
         [layers.InputLayer(input_shape=(cfg.latent_dim,))]
         + body
