@@ -3,8 +3,9 @@
 Every family is trained as its config says (gated MLP 300-300, z = 20, batch 100, its
 dequantization or binarization; no validation), on the first `--train` training images for
 `--epochs` epochs, each run in a fresh process; the families alternate over `--rounds` rounds
-so they see the same load. Printed: the median seconds of the epochs after the first (which traces and compiles), and that scaled to the
-configs' 50,000 training images (60,000 less 10,000 for validation), per family and round.
+so they see the same load. Printed: the median seconds of the epochs after the first (which
+traces and compiles), and that scaled to the configs' 50,000 training images (60,000 less
+10,000 for validation), per family and round.
 
     TFP_VAE_DATA_DIR=../shared/fashion-mnist python bench/families.py            # ~5 min on 2 idle cores
     TFP_VAE_DATA_DIR=../shared/fashion-mnist python bench/families.py --rounds 1 --train 2000
