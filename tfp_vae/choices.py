@@ -19,12 +19,14 @@ from tfp_vae.registry import Registry
 # Entries are typed Any here: their classes live in the home modules, which import TensorFlow.
 LIKELIHOODS: Registry[Any] = Registry("likelihood", "likelihood family", home="tfp_vae.model.likelihoods")
 # Each family says how uint8 images are scaled for it and which values it supports; both are
-# numpy work done by `tfp_vae.data.pixels` (registries SCALINGS and SUPPORTS).
+# numpy work done by `tfp_vae.data.pixels` (registries SCALINGS and SUPPORTS). `on_8bit` says what
+# `evaluate`'s bits_per_dim of 8-bit images is for it (`EIGHT_BIT_KINDS`).
 LIKELIHOODS.declare(
     "bernoulli",
     "IndependentBernoulli over pixels, from logits.",
     scaling="unit",
     support="binary",
+    on_8bit="binarized",
     synonyms=("binary", "logistic", "sigmoid", "bce"),
 )
 LIKELIHOODS.declare(
@@ -32,12 +34,14 @@ LIKELIHOODS.declare(
     "Independent(Beta) over pixels, two softplus concentrations per pixel.",
     scaling="bin_centres",
     support="open_unit",
+    on_8bit="dequantization bound",
 )
 LIKELIHOODS.declare(
     "normal_fixed",
     "Independent(Normal) over pixels: decoder mean, fixed sigma VAEConfig.normal_sigma.",
     scaling="unit",
     support="reals",
+    on_8bit="dequantization bound",
     synonyms=("gaussian", "gauss", "mse", "l2"),
 )
 LIKELIHOODS.declare(
@@ -45,6 +49,7 @@ LIKELIHOODS.declare(
     "Independent(Normal) over pixels: decoder mean and learned per-pixel softplus sigma.",
     scaling="unit",
     support="reals",
+    on_8bit="dequantization bound",
     synonyms=("gaussian", "gauss"),
 )
 LIKELIHOODS.declare(
@@ -53,8 +58,22 @@ LIKELIHOODS.declare(
     "levels in [0, 1].",
     scaling="unit",
     support="closed_unit",
+    on_8bit="dequantization bound",
     synonyms=("cb",),
 )
+LIKELIHOODS.declare(
+    "discretized_logistic",
+    "Independent mixture of likelihood_components discretized logistics per pixel over the grey "
+    "levels 0..255, the edge levels taking the tails (PixelCNN++): a probability of 8-bit images.",
+    scaling="levels",
+    support="levels",
+    on_8bit="exact",
+    synonyms=("dlogistic", "dmol", "pixelcnn", "discretized", "quantized"),
+)
+# What bits_per_dim of 8-bit images is for a family (its fact `on_8bit`): the exact probability of
+# the discrete images, the uniform-dequantization lower bound of a density, or nothing (the
+# Bernoulli models binarized images: its bits_per_dim is of those, another data set).
+EIGHT_BIT_KINDS = ("exact", "dequantization bound", "binarized")
 
 ENCODERS: Registry[Any] = Registry("encoder", "encoder/decoder body", home="tfp_vae.model.encoders")
 # Fact `xla`: the training step runs as an XLA program (True), or as a plain tf.function graph whose

@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from tfp_vae import choices, registry
-from tfp_vae.config import BINARIZE, KL_MODES, KL_STYLES, PRIOR_INITS, VAEConfig
+from tfp_vae.config import BINARIZE, DEQUANTIZE, KL_MODES, KL_STYLES, PRIOR_INITS, VAEConfig
 from tfp_vae.errors import ConfigError, TfpVaeError
 from tfp_vae.quiet import calm
 
@@ -59,6 +59,7 @@ CHOICES: dict[str, Any] = {
     "prior_init": ("prior start", list(PRIOR_INITS)),
     "hidden_activation": choices.HIDDEN_ACTIVATIONS,
     "lr_schedule": choices.LR_SCHEDULES,
+    "dequantize": ("dequantization", [*(d for d in DEQUANTIZE if d), "none"]),
 }
 
 
@@ -250,11 +251,19 @@ def _evaluate(args) -> int:
         verbose=args.verbose,
     )
     print(f"{len(x_test)} test images, K = {args.num_samples} importance samples (nats per example)")
-    for key in ("elbo", "nll", "kl", "iwae", "iwae_standard_error", "bits_per_dim", "active_units"):
+    for key in ("elbo", "nll", "kl", "iwae", "iwae_standard_error", "active_units"):
         print(
             f"  {key:<20}{metrics[key]:>12.4f}"
             if key != "active_units"
             else f"  {key:<20}{metrics[key]:>7d} of {model.config.latent_dim}"
+        )
+    if metrics["bits_per_dim"] is None:
+        print(f"  {'bits_per_dim':<20}{'n/a':>12}  (not 8-bit images: no probability of discrete images)")
+    else:
+        print(
+            f"  {'bits_per_dim':<20}{metrics['bits_per_dim']:>12.4f} +- "
+            f"{metrics['bits_per_dim_standard_error']:.4f}  ({metrics['bits_per_dim_kind']}, "
+            f"{metrics['bits_per_dim_data']})"
         )
     print(f"metrics written to {path}; per-image shards in {shards}")
     if args.disentanglement:

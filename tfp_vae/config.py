@@ -24,6 +24,7 @@ from tfp_vae.errors import ConfigError
 KL_MODES = ("exact", "sampled")
 KL_STYLES = ("regularizer", "add_loss")
 BINARIZE = (None, "static", "dynamic")
+DEQUANTIZE = (None, "uniform")
 PRIOR_INITS = ("random", "data")
 CONV_DECODERS = ("mirror", "transpose")
 PRECISIONS = ("float32", "mixed_bfloat16")
@@ -193,6 +194,18 @@ class VAEConfig:
         "always runs in float32.",
     )
 
+    # Likelihood families on one scale (issue 26).
+    dequantize: str | None = _field(
+        None,
+        "How 8-bit images meet a density family (beta, normal, normal_fixed, continuous_bernoulli): "
+        "'uniform' trains on (x + u) / 256 with u ~ U[0, 1) per pixel, redrawn every step (and for "
+        "every validation pass), so the loss is the uniform-dequantization bound on the 8-bit "
+        "images' -log P(x) (plus D log 256); None trains on the family's own scaling.",
+    )
+    likelihood_components: int = _field(
+        5, "Logistic components per pixel of the 'discretized_logistic' likelihood (PixelCNN++ uses 5 to 10)."
+    )
+
     def __post_init__(self):
         # Lists from JSON or the CLI become tuples so the config stays hashable and comparable.
         for name in ("input_shape", "hidden_units", "conv_filters", "conv_kernel", "conv_dense"):
@@ -358,6 +371,27 @@ class VAEConfig:
                 "needs a validation split: set validation_examples (e.g. 10000), so that no "
                 "training decision looks at the test split.",
             )
+
+        need(
+            self.dequantize in DEQUANTIZE,
+            "dequantize",
+            "must be None or 'uniform' (u ~ U[0, 1) added to each grey level, redrawn every step).",
+        )
+        need(
+            self.dequantize is None or LIKELIHOODS.fact(self.likelihood, "on_8bit") == "dequantization bound",
+            "dequantize",
+            f"dequantization is for density families on 8-bit images ("
+            f"{', '.join(n for n in LIKELIHOODS if LIKELIHOODS.fact(n, 'on_8bit') == 'dequantization bound')}"
+            f"), not {self.likelihood!r}, "
+            + (
+                "a model of binarized images (use binarize)"
+                if self.likelihood == "bernoulli"
+                else "a probability of the grey levels already"
+            )
+            + "; set dequantize=None.",
+        )
+        # (binarize needs the Bernoulli and dequantize refuses it: the two never meet.)
+        positive_int("likelihood_components")
 
         need(
             isinstance(self.init_from, str),

@@ -67,7 +67,7 @@ def test_help_answers_without_tensorflow(args):
 
 def test_help_lists_every_choice():
     done, _ = _cli("train", "--help")
-    assert "{bernoulli,beta,continuous_bernoulli,normal,normal_fixed}" in done.stdout
+    assert "{bernoulli,beta,continuous_bernoulli,discretized_logistic,normal,normal_fixed}" in done.stdout
     assert "{default,mirrored,multiworker}" in done.stdout
 
 
@@ -78,8 +78,8 @@ def test_help_lists_every_choice():
         (
             ("train", "--out", "r", "--likelihood", "gaussian"),
             "argument --likelihood: 'gaussian': unknown likelihood family (did you mean 'normal' or "
-            "'normal_fixed'?); choose one of ['bernoulli', 'beta', 'continuous_bernoulli', 'normal', "
-            "'normal_fixed'].",
+            "'normal_fixed'?); choose one of ['bernoulli', 'beta', 'continuous_bernoulli', "
+            "'discretized_logistic', 'normal', 'normal_fixed'].",
         ),
         (("train", "--out", "r", "--encoder", "cnv"), "(did you mean 'conv'?)"),
         (("train", "--out", "r", "--strategy", "mirror"), "(did you mean 'mirrored'?)"),

@@ -1,12 +1,14 @@
 """Resumable evaluation of a run directory: the test images in shards, each kept as it finishes.
 
 Layout added to RUN_DIR:
-    evaluation/K<k>/<key>/shard-00000.npz   per-image iwae, nll, kl, kl_per_dim and E_q z of the
+    evaluation/K<k>/<key>/shard-00000.npz   per-image iwae, nll, kl, kl_per_dim, E_q z (and
+                                            log_p_discrete, of the 8-bit or binary images) of the
                                             images [i * S, (i + 1) * S) (plain arrays, no pickle)
     metrics.json                            `evaluate`'s metrics over all images, with
                                             iwae_standard_error, images and num_samples
 
-<key> names the SHA-256 of model.weights.h5 and of the test images, the batch size and the seed:
+<key> names the SHA-256 of model.weights.h5 and of the test images, the batch size, the seed and
+the shard format (`SHARD_FORMAT`):
 shards of other weights or other images are never combined, and starting an evaluation under a new
 key deletes the shards of older ones. Draws are stateless (seed = config.seed), so the shards
 together give exactly the figures of one `evaluate(model, x, seed=config.seed)` call on all images
@@ -43,6 +45,9 @@ if TYPE_CHECKING:
 
 EVALUATION_DIR = "evaluation"
 SHARD_IMAGES = 500  # test images per shard (rounded down to a multiple of the batch size)
+# Part of every shard folder's key, raised when shards gain a part: "v2" added log_p_discrete
+# (bits_per_dim on the 8-bit scale), so shards written before are recomputed, not combined.
+SHARD_FORMAT = "v2"
 
 
 def _sha256(data: bytes) -> str:
@@ -55,11 +60,12 @@ def weights_digest(run_dir) -> str:
 
 
 def shard_folder(run_dir, x, num_samples: int, batch_size: int, seed: int) -> Path:
-    """RUN_DIR/evaluation/K<num_samples>/<weights hash>-<images hash>-b<batch_size>-s<seed>."""
+    """RUN_DIR/evaluation/K<num_samples>/<weights hash>-<images hash>-b<batch_size>-s<seed>-v2."""
     run_dir = Path(run_dir)
     weights = weights_digest(run_dir)
     images = _sha256(np.ascontiguousarray(x, np.float32).tobytes() + repr(np.shape(x)).encode())
-    return run_dir / EVALUATION_DIR / f"K{num_samples}" / f"{weights}-{images}-b{batch_size}-s{seed}"
+    key = f"{weights}-{images}-b{batch_size}-s{seed}-{SHARD_FORMAT}"
+    return run_dir / EVALUATION_DIR / f"K{num_samples}" / key
 
 
 def evaluate_run(

@@ -102,7 +102,7 @@ def build_decoder(cfg: VAEConfig) -> tf_keras.Sequential:
     """z [B, cfg.latent_dim] -> p(x|z) of family `cfg.likelihood` over images `cfg.input_shape`."""
     family = LIKELIHOODS[cfg.likelihood]
     with body_precision(cfg):  # the body computes in cfg.precision, the likelihood in float32
-        body = DECODERS[cfg.encoder](cfg, family.params_size(cfg.input_shape))
+        body = DECODERS[cfg.encoder](cfg, family.params_size(cfg.input_shape, **family.options(cfg)))
     return tf_keras.Sequential(
         [layers.InputLayer(input_shape=(cfg.latent_dim,))]
         + body

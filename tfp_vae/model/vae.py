@@ -32,8 +32,8 @@ from tensorflow_probability import distributions as tfd
 
 from tfp_vae.choices import ENCODERS, PRIORS
 from tfp_vae.config import VAEConfig
-from tfp_vae.data.pixels import check_images
-from tfp_vae.errors import NonBinaryBernoulliWarning
+from tfp_vae.data.pixels import DEQUANTIZE_MARGIN, check_images, dequantize, grey_levels
+from tfp_vae.errors import DataError, NonBinaryBernoulliWarning
 from tfp_vae.model.decoders import build_decoder
 from tfp_vae.model.encoders import build_encoder, posterior_without_kl
 from tfp_vae.model.kl_schedules import KLScheduleCallback, assign_schedule
@@ -198,11 +198,24 @@ class VAE(tf_keras.Model):
     # traced once per model and batch shape. The arithmetic is exactly `loss_terms`'.
     def training_images(self, x: tf.Tensor) -> tf.Tensor:
         """The images a training step fits: x itself, or, for binarize="dynamic", a fresh binary
-        draw with P(pixel = 1) = x (each epoch sees new draws of the same grey images)."""
+        draw with P(pixel = 1) = x (each epoch sees new draws of the same grey images), or, for
+        dequantize="uniform", a fresh dequantization (`dequantized_images`)."""
         if self.config.binarize == "dynamic":
             with random_stream(self.sampler):
                 x = tf.cast(tf.random.stateless_uniform(tf.shape(x), stream_seed()) < x, x.dtype)
-        return x
+        return self.dequantized_images(x)
+
+    def dequantized_images(self, x: tf.Tensor) -> tf.Tensor:
+        """For dequantize="uniform", 8-bit images x (scaled for the family) -> (v + u) / 256, u a
+        stateless uniform draw per pixel seeded from `sampler` (`tfp_vae.data.pixels.dequantize`
+        says where the family puts it); x itself otherwise."""
+        if self.config.dequantize != "uniform":
+            return x
+        with random_stream(self.sampler):
+            u = tf.random.stateless_uniform(
+                tf.shape(x), stream_seed(), DEQUANTIZE_MARGIN, 1 - DEQUANTIZE_MARGIN, dtype=x.dtype
+            )
+        return dequantize(x, u, self.config.likelihood)
 
     def loss_and_gradients(
         self, x: tf.Tensor, drawn: bool = False
@@ -345,7 +358,8 @@ class VAE(tf_keras.Model):
         return self._compiled("update")(x)
 
     def test_step(self, data: Any) -> dict[str, tf.Tensor]:
-        x = self._images(data)
+        # Validation scores what training optimizes: dequantized images drawn afresh each pass.
+        x = self.dequantized_images(self._images(data))
         loss_terms = self.loss_terms if self.config.deterministic else self._compiled("loss_terms")
         return self._record(loss_terms(x))
 
@@ -393,7 +407,12 @@ def replica_share(batch_size) -> tf.Tensor | float:
 
 
 def check_training_images(x, config: VAEConfig) -> None:
-    """`check_images` for images a model of `config` is trained on."""
+    """`check_images` for images a model of `config` is trained on (8-bit ones to dequantize)."""
+    if config.dequantize is not None and grey_levels(np.asarray(x), config.likelihood) is None:
+        raise DataError(
+            f"VAEConfig.dequantize={config.dequantize!r} needs 8-bit images (uint8 scaled with "
+            f"tfp_vae.scale_images(x, {config.likelihood!r})); these are not: set dequantize=None."
+        )
     with warnings.catch_warnings():
         if config.binarize == "dynamic":
             # Grey training images are the pixel probabilities of the binary draws the
