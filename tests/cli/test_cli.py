@@ -166,8 +166,8 @@ def test_show_fits_100_columns_however_many_fields_differ(trained, tmp_path, cap
             hidden_units=(300, 300),
             hidden_activation="gated",
             latent_dim=40,
-            validation_examples=1000,
-            early_stopping_patience=50,
+            prior_components=500,
+            test_fraction=0.25,
             dataset=long_dataset if i else "mnist",
         )
         tfp_vae.runs.files.save_config(config, other)

@@ -84,7 +84,7 @@ def run_figures(run_dir, data_dir=None, n=10) -> dict[str, Callable[[], Figure]]
         )
     if config.latent_dim >= 2:  # traversals along the code's principal directions, not its coordinates
         figures["principal_traversals"] = lambda: principal_traversals(model, x_test[: runs.LATENT_EXAMPLES])
-    return {name: functools.partial(_named, draw, run_dir) for name, draw in figures.items()}
+    return {name: functools.partial(_named, draw, run_dir, name) for name, draw in figures.items()}
 
 
 def _titled(fig: Figure, title: str) -> Figure:
@@ -92,10 +92,9 @@ def _titled(fig: Figure, title: str) -> Figure:
     return fig
 
 
-def _named(draw, run_dir) -> Figure:
+def _named(draw, run_dir, name: str) -> Figure:
     fig = draw()
-    title = fig.get_suptitle()
-    fig.suptitle(f"{run_dir}: {title}" if title else str(run_dir), fontsize=10)
+    fig.suptitle(f"{run_dir}: {fig.get_suptitle() or name.replace('_', ' ')}", fontsize=10)
     return fig
 
 
