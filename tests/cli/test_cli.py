@@ -6,6 +6,7 @@ One real `tfp-vae train` subprocess (500 images, 1 epoch, --tensorboard) is shar
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -180,7 +181,10 @@ def test_show_fits_100_columns_however_many_fields_differ(trained, tmp_path, cap
     lines = out.splitlines()
     assert max(map(len, lines)) <= 100, out
     assert sum(line.lstrip().startswith("run ") for line in lines) >= 2  # wrapped, the run in each block
-    assert f"[1] = {long_dataset}" in lines and "best -elbo = best_val_neg_elbo" in out
+    assert (
+        re.search(rf"^\[\d\] = {re.escape(long_dataset)}$", out, re.M)
+        and "best -elbo = best_val_neg_elbo" in out
+    )
     assert "run_with_a_rather_long_name_1" in out
 
 

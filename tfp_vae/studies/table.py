@@ -39,6 +39,7 @@ if TYPE_CHECKING:
 
 SHOW_WIDTH = 100  # characters: `tfp-vae show` fits a terminal of this width
 MAX_CELL = 28  # longer values are listed under the table and shown as [1], [2], ...
+MAX_RUN = 48  # the same for run names, which name the rows
 # Short headers for long column names; a legend under the table spells out the ones it uses.
 SHORT_NAMES = {
     "best_val_neg_elbo": "best -elbo",
@@ -116,8 +117,8 @@ def runs_table(run_dirs: Sequence[str | os.PathLike]) -> pd.DataFrame:
 def fit_table(table: pd.DataFrame, width: int = SHOW_WIDTH) -> str:
     """`table` (a `runs_table`) as text no line of which is wider than `width`: long column names
     get the short names of `SHORT_NAMES`, the runs' common parent folder and values longer than
-    `MAX_CELL` characters are written once below, and the columns wrap into blocks, each starting
-    with the run column, as many as fit side by side.
+    `MAX_CELL` characters (`MAX_RUN` for run names) are written once below, and the columns wrap
+    into blocks, each starting with the run column, as many as fit side by side.
 
     >>> import pandas as pd
     >>> t = pd.DataFrame({"run": ["/data/runs/a", "/data/runs/b"], "best_val_neg_elbo": [251.3, 250.0],
@@ -139,13 +140,17 @@ def fit_table(table: pd.DataFrame, width: int = SHOW_WIDTH) -> str:
         table["run"] = [os.path.relpath(r, parent) for r in runs_]
         notes.append(f"runs in {parent.rstrip('/')}/")
 
-    def cell(value) -> str:
+    def cell(value, limit=MAX_CELL) -> str:
         text = f"{value:.3f}" if isinstance(value, float) else str(value)
-        if len(text) <= MAX_CELL:
+        if len(text) <= limit:
             return text
         return f"[{long_values.setdefault(text, len(long_values) + 1)}]"
 
-    columns = {SHORT_NAMES.get(c, c): [cell(v) for v in table[c]] for c in table.columns}
+    # The run names the rows: shortened only beyond MAX_RUN characters.
+    columns = {
+        SHORT_NAMES.get(c, c): [cell(v, MAX_RUN if c == "run" else MAX_CELL) for v in table[c]]
+        for c in table.columns
+    }
     used = [f"{short} = {name}" for name, short in SHORT_NAMES.items() if short in columns and name in table]
     if used:
         notes.append(", ".join(used))
