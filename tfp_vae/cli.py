@@ -14,8 +14,10 @@
 Every `VAEConfig` field is a flag (`--latent-dim`, `--kl-style`, ...), with the field's help text.
 The command line differs from `VAEConfig()` in one default: without `--binarize`, a Bernoulli
 likelihood gets dynamically binarized images (`CLI_BINARIZE`); `--binarize none` fits the grey
-levels (the classic example). TensorFlow's C++ log lines are off below `--verbose 2`
-(`tfp_vae.quiet`); every command ends with one line saying what it wrote and where.
+levels (the classic example); without `--input-shape`, a run on your own images (a folder or an
+array file) takes their shape and says so. TensorFlow's C++ log lines are off below `--verbose 2`
+(`tfp_vae.quiet`); `train`, `evaluate`, `plot` and `sweep` end with one sentence: what was done,
+where it is, why it stopped, and the command to run next.
 
 `--help`, `COMMAND --help` and every argument error answer without importing TensorFlow: this
 module imports only TensorFlow-free parts at its top (config, choices, data sources, locks), and
@@ -38,6 +40,7 @@ from typing import Any, NoReturn
 
 from tfp_vae import choices, registry
 from tfp_vae.config import BINARIZE, DEQUANTIZE, KL_MODES, KL_STYLES, PRIOR_INITS, VAEConfig
+from tfp_vae.data.sources import SOURCES, load_raw, source_for
 from tfp_vae.errors import ConfigError, TfpVaeError
 from tfp_vae.quiet import calm
 
@@ -176,8 +179,9 @@ def _train(args) -> int:
     config = config_from_args(args, base)
     if "binarize" not in given:  # a file's own binarize wins over the command line's default
         config = with_cli_binarize(config, args)
-    from tfp_vae.training.checkpoint import STATUS_FILE  # TensorFlow: see above
-    from tfp_vae.training.trainer import train
+    if args.input_shape is None and "input_shape" not in given:
+        config = with_images_shape(config, args.data_dir)
+    from tfp_vae.training.trainer import train  # TensorFlow: see above
 
     _, history = train(
         config,
@@ -188,12 +192,45 @@ def _train(args) -> int:
         tensorboard=args.tensorboard,
         max_minutes=args.max_minutes,
     )
-    last = {k: float(f"{v[-1]:.6g}") for k, v in history.items()}
-    print(
-        f"trained {len(history.get('loss', []))} of {config.epochs} epoch(s) into {args.out} "
-        f"(why it stopped: {args.out}/{STATUS_FILE}); last epoch (nats per example): {last}"
-    )
+    print(trained_sentence(args.out, config, history))
     return 0
+
+
+def with_images_shape(config: VAEConfig, data_dir=None) -> VAEConfig:
+    """`config` with the input_shape of its own images (a folder or an array file) when that
+    differs and the images are not resized, saying so in one line; other data sets unchanged."""
+    if config.resize or source_for(config.dataset) not in {SOURCES["array_file"], SOURCES["image_folder"]}:
+        return config
+    shape = load_raw(config.dataset, data_dir=data_dir, test_fraction=config.test_fraction).x.shape[1:]
+    if tuple(shape) == config.input_shape:
+        return config
+    print(f"--input-shape not given: using the images' shape, --input-shape {' '.join(map(str, shape))}")
+    return config.replace(input_shape=tuple(int(s) for s in shape))
+
+
+def trained_sentence(out, config: VAEConfig, history: dict) -> str:
+    """What `train` did, where, why it stopped and the command to run next, in one sentence."""
+    status = _read_json(Path(out) / "status.json")  # training.checkpoint.STATUS_FILE
+    done = len(history.get("loss", []))
+    state, reason = status.get("state"), status.get("reason") or f"{done} of {config.epochs} epochs done"
+    if "val_nll" in history and done:
+        split = "validation" if config.validation_examples else "test"
+        reached = f" ({split} -ELBO {history['val_nll'][-1] + history['val_kl'][-1]:.2f} nats per example)"
+    else:
+        reached = ""
+    if state == "paused":  # the reason names the command that resumes it
+        return f"Trained {done} of {config.epochs} epochs into {out}{reached}; paused: {reason}."
+    return (
+        f"Trained {done} of {config.epochs} epochs into {out}{reached}; stopped: {reason}. "
+        f"Next: tfp-vae evaluate {out} (or train further with a larger --epochs)"
+    )
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):  # a run trained without status.json
+        return {}
 
 
 def _sweep(args) -> int:
@@ -201,6 +238,7 @@ def _sweep(args) -> int:
     from tfp_vae.studies.grid import (  # TensorFlow
         FACTOR_METRICS,
         TABLE_METRICS,
+        grid_points,
         parse_grid,
         parse_shard,
         sweep,
@@ -224,9 +262,17 @@ def _sweep(args) -> int:
     columns = ["run", *(m for m in TABLE_METRICS + FACTOR_METRICS if m in table.columns)]
     if len(table):
         print(table[columns].to_string(index=False))
+    points = len(grid_points(base, grid))
+    if len(table) < points:
+        why, nxt = (
+            f"this shard ({args.shard}) is done, the other points are other shards' or still running",
+            f"run the other shards with the same command and --shard i/n, then tfp-vae show {args.out}/*/",
+        )
+    else:
+        why, nxt = "every point is done", f"tfp-vae show {args.out}/*/"
     print(
-        f"wrote {len(table)} finished point(s) (nats per test image) to {args.out}/results.csv "
-        f"and their run directories under {args.out}/"
+        f"Swept {len(table)} of {points} grid point(s) into {args.out}/ (table: {args.out}/results.csv, "
+        f"nats per test image); stopped: {why}. Next: {nxt}"
     )
     return 0
 
@@ -265,9 +311,13 @@ def _evaluate(args) -> int:
             f"{metrics['bits_per_dim_standard_error']:.4f}  ({metrics['bits_per_dim_kind']}, "
             f"{metrics['bits_per_dim_data']})"
         )
-    print(f"metrics written to {path}; per-image shards in {shards}")
     if args.disentanglement:
         _evaluate_factors(model, args)
+    print(
+        f"Evaluated {len(x_test)} test images of {args.run_dir} (test log p(x) >= "
+        f"{metrics['iwae']:.2f} nats per example, IWAE K = {args.num_samples}) into {path}; stopped: "
+        f"all images done (per-image shards kept in {shards}). Next: tfp-vae plot {args.run_dir}"
+    )
     return 0
 
 
@@ -299,18 +349,22 @@ def _plot(args) -> int:
 
     paths = save_run_plots(args.run_dir, data_dir=args.data_dir, verbose=args.verbose)
     folder = paths[0].parent if paths else args.run_dir
-    print(f"wrote {len(paths)} figures to {folder}/: {', '.join(p.name for p in paths)}")
+    print(
+        f"Drew {len(paths)} figures of {args.run_dir} into {folder}/ ({', '.join(p.name for p in paths)}); "
+        f"stopped: every figure of this run is drawn. Next: open {folder}/latent_space.png, or "
+        f"tfp-vae show {args.run_dir} to compare it with other runs"
+    )
     return 0
 
 
 def _show(args) -> int:
     import pandas as pd  # loads with the command, as the run table does (see _train)
 
-    from tfp_vae.studies.table import runs_table
+    from tfp_vae.studies.table import SHOW_WIDTH, fit_table, runs_table
 
     table = runs_table(args.run_dirs)
-    with pd.option_context("display.width", 200, "display.max_columns", None):
-        print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    with pd.option_context("display.max_columns", None):
+        print(fit_table(table, SHOW_WIDTH))
     print(f"{len(table)} run(s) side by side (nats per example); nothing written")
     return 0
 

@@ -6,6 +6,7 @@ One real `tfp-vae train` subprocess (500 images, 1 epoch, --tensorboard) is shar
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -68,7 +69,10 @@ def test_train_prints_no_cpp_log_line_and_no_warning(trained):
     # the default fits a Bernoulli to dynamically binarized images; one closing line says where
     assert tfp_vae.load_config(run).binarize == "dynamic"
     last = done.stdout.strip().splitlines()[-1]
-    assert last.startswith(f"trained 1 of 1 epoch(s) into {run} "), done.stdout[-500:]
+    assert last.startswith(f"Trained 1 of 1 epochs into {run} (test -ELBO "), done.stdout[-500:]
+    assert last.endswith(
+        f"stopped: completed 1 epochs. Next: tfp-vae evaluate {run} (or train further with a larger --epochs)"
+    )
 
 
 def test_cpp_log_lines_are_recognised():
@@ -138,8 +142,50 @@ def test_show_puts_runs_side_by_side(trained, tmp_path, capsys):
     assert main(["show", str(run), str(other)]) == 0
     out = capsys.readouterr().out
     assert "-123.500" in out and out.strip().splitlines()[-1].startswith("2 run(s) side by side")
+    assert max(len(line) for line in out.splitlines()) <= 100, out
+    assert f"runs in {os.path.commonpath([run.parent, other.parent])}/" in out
     assert main(["show", str(tmp_path / "nothing")]) == 2
     assert "not a tfp_vae run directory" in capsys.readouterr().err
+
+
+def test_show_fits_100_columns_however_many_fields_differ(trained, tmp_path, capsys):
+    """Many differing fields, long values and long metric names wrap into blocks of at most 100
+    columns, each starting with the run, with a legend for what was shortened."""
+    run, _ = trained
+    long_dataset = "./" + "my_holiday_pictures_" * 3
+    others = []
+    for i, beta in enumerate((2.0, 4.0)):
+        other = tmp_path / f"run_with_a_rather_long_name_{i}"
+        shutil.copytree(run, other)
+        config = tfp_vae.load_config(run).replace(
+            beta=beta,
+            epochs=3 + i,
+            batch_size=10 + i,
+            learning_rate=1e-4,
+            kl_schedule="warmup",
+            kl_schedule_epochs=7,
+            hidden_units=(300, 300),
+            hidden_activation="gated",
+            latent_dim=40,
+            prior_components=500,
+            test_fraction=0.25,
+            dataset=long_dataset if i else "mnist",
+        )
+        tfp_vae.runs.files.save_config(config, other)
+        (other / "metrics.json").write_text(
+            json.dumps({"elbo": -250.0, "iwae": -248.0, "iwae_standard_error": 0.8, "bits_per_dim": 0.46})
+        )
+        others.append(other)
+    assert main(["show", str(run), *map(str, others)]) == 0
+    out = capsys.readouterr().out
+    lines = out.splitlines()
+    assert max(map(len, lines)) <= 100, out
+    assert sum(line.lstrip().startswith("run ") for line in lines) >= 2  # wrapped, the run in each block
+    assert (
+        re.search(rf"^\[\d\] = {re.escape(long_dataset)}$", out, re.M)
+        and "best -elbo = best_val_neg_elbo" in out
+    )
+    assert "run_with_a_rather_long_name_1" in out
 
 
 HOLD = """

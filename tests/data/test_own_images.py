@@ -96,6 +96,29 @@ def test_folder_trains_evaluates_plots_and_refuses_changed_data(tmp_path, capsys
         assert "train_images" not in out  # only what changed is named
 
 
+def test_without_input_shape_a_run_takes_the_images_shape_and_says_so(tmp_path, capsys):
+    x = np.repeat(_blob_images(20, 3)[..., None], 3, axis=-1)  # RGB [20, SIZE, SIZE, 3]
+    np.save(tmp_path / "rgb.npy", x)
+    data = str(tmp_path / "rgb.npy")
+    code, out = _run(["train", "--out", str(tmp_path / "run"), "--dataset", data, *TINY[4:]], capsys)
+    assert code == 0, out
+    assert (
+        out.splitlines()[0]
+        == f"--input-shape not given: using the images' shape, --input-shape {SIZE} {SIZE} 3"
+    )
+    assert tfp_vae.load_config(tmp_path / "run").input_shape == (SIZE, SIZE, 3)
+    # the same command again resumes the same run (nothing to do), saying the shape again
+    code, out = _run(["train", "--out", str(tmp_path / "run"), "--dataset", data, *TINY[4:]], capsys)
+    assert code == 0 and "Trained 1 of 1 epochs" in out, out
+    # an explicit shape that disagrees stays an error naming the fix, before anything is written
+    wrong = ["--input-shape", "28", "28", "1", *TINY[4:]]
+    code, out = _run(["train", "--out", str(tmp_path / "other"), "--dataset", data, *wrong], capsys)
+    assert code == 2 and f"have shape ({SIZE}, {SIZE}, 3)" in out and f"--input-shape {SIZE} {SIZE} 3" in out
+    assert not (tmp_path / "other" / "config.json").exists()
+    # the built-in data sets keep their own shape without a word
+    assert cli.with_images_shape(tfp_vae.VAEConfig()) == tfp_vae.VAEConfig()
+
+
 def test_folder_without_labels_has_no_class_names(tmp_path):
     for i, img in enumerate(_blob_images(10, 5)):
         Image.fromarray(img).convert("RGB").save(tmp_path / f"{i}.jpg", quality=95)

@@ -14,6 +14,7 @@ import tfp_vae
 from conftest import grey_images
 from tfp_vae.cli import main
 from tfp_vae.plots import model as plots
+from tfp_vae.plots.run import run_figures
 
 
 @pytest.fixture(scope="module")
@@ -67,12 +68,13 @@ def test_latent_scatter_projects_larger_spaces_on_principal_components():
     assert "PC 1" in right.get_xlabel() and "variance" in right.get_xlabel()
 
 
-def test_reconstructions_rows_are_original_mean_and_sample(model2):
+def test_reconstructions_rows_are_named_data_mean_and_sample(model2):
     x = tfp_vae.binarize_images(grey_images(6, seed=3), seed=0)
     fig = plots.reconstructions(model2, x)
     assert len(fig.axes) == 18
     first = [fig.axes[i].get_ylabel() for i in (0, 6, 12)]
-    assert first == ["original", "decoder mean", "decoder sample"]
+    assert first == ["data", "reconstruction\n(decoder mean)", "sample of\np(x | z = mean)"]
+    assert fig.get_suptitle() == "images and their reconstructions"
     np.testing.assert_allclose(fig.axes[2].images[0].get_array(), x[2, ..., 0])
     expected_mean = model2.decoder(model2.encoder(x[:1]).mean()).mean().numpy()[0, ..., 0]
     np.testing.assert_allclose(fig.axes[6].images[0].get_array(), expected_mean, rtol=1e-5)
@@ -153,6 +155,10 @@ def test_training_curves_plot_train_and_validation():
         np.testing.assert_allclose(train.get_ydata(), history[key])
         np.testing.assert_allclose(val.get_ydata(), history["val_" + key])
         assert ax.get_ylabel() == "nats per example"
+        assert [line.get_label() for line in ax.get_lines()] == ["train", "validation"]
+    # a run without a validation split validates on its test split, and says so
+    fig = plots.training_curves(history, validation="test")
+    assert [line.get_label() for line in fig.axes[0].get_lines()] == ["train", "test"]
 
 
 def test_cli_train_evaluate_plot(tmp_path, data_dir, capsys):
@@ -183,17 +189,43 @@ def test_cli_train_evaluate_plot(tmp_path, data_dir, capsys):
         )
         == 0
     )
+    # each command ends with one sentence: what was done, where, why it stopped, what to run next
+    history = tfp_vae.load_history(run)
+    neg_elbo = history["val_nll"][0] + history["val_kl"][0]
+    assert capsys.readouterr().out.strip().splitlines()[-1] == (
+        f"Trained 1 of 1 epochs into {run} (test -ELBO {neg_elbo:.2f} nats per example); stopped: "
+        f"completed 1 epochs. Next: tfp-vae evaluate {run} (or train further with a larger --epochs)"
+    )
     latents = tfp_vae.runs.files.load_latents(run)
     assert latents["codes"].shape == (tfp_vae.runs.files.LATENT_EXAMPLES, 2)
     assert main(["evaluate", str(run), "--num-samples", "20", "--limit", "50", *args]) == 0
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["num_samples"] == 20 and metrics["test_images"] == 50
     assert metrics["elbo"] < metrics["iwae"] < 0 and len(metrics["kl_per_dim"]) == 2
-    assert "iwae" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "iwae" in out
+    assert (
+        out.strip()
+        .splitlines()[-1]
+        .startswith(
+            f"Evaluated 50 test images of {run} (test log p(x) >= {metrics['iwae']:.2f} nats per example, "
+            f"IWAE K = 20) into {run / 'metrics.json'}; stopped: all images done"
+        )
+    )
+    assert out.strip().endswith(f"Next: tfp-vae plot {run}")
     assert main(["plot", str(run), *args]) == 0
-    out = capsys.readouterr().out  # a progress bar with an ETA, then one line saying what it wrote
+    out = capsys.readouterr().out  # a progress bar with an ETA, then one sentence
     assert "8/8" in out and "ETA" in out
-    assert out.strip().splitlines()[-1].startswith(f"wrote 8 figures to {run / 'plots'}/: ")
+    last = out.strip().splitlines()[-1]
+    assert last.startswith(f"Drew 8 figures of {run} into {run / 'plots'}/ (examples.png, ")
+    assert "stopped: every figure of this run is drawn. Next: " in last
+    # every picture names the run and what it shows; no validation split here: the curves say "test"
+    figures = {name: draw() for name, draw in run_figures(run, data_dir).items()}
+    assert all(fig.get_suptitle().startswith(f"{run}: ") for fig in figures.values())
+    assert figures["reconstructions"].get_suptitle().endswith("test images and their reconstructions")
+    curves = figures["training_curves"]
+    assert curves.get_suptitle() == f"{run}: training curves (train and test split)"
+    assert [line.get_label() for line in curves.axes[0].get_lines()] == ["train", "test"]
     written = sorted(p.name for p in (run / "plots").glob("*.png"))
     assert written == sorted(
         f"{n}.png"

@@ -49,3 +49,16 @@ def test_load_errors_name_the_file(tmp_path):
     (tmp_path / "model.weights.h5").unlink()
     with pytest.raises(tfp_vae.RunDirError, match="model.weights.h5 is missing"):
         tfp_vae.load(tmp_path)
+
+
+def test_only_the_fields_that_may_grow_may_change_and_only_upwards():
+    from tfp_vae.runs.files import MAY_GROW, grown_only, same_run
+
+    saved = tfp_vae.VAEConfig(epochs=5)
+    assert "epochs" in MAY_GROW
+    assert grown_only(saved, saved) and grown_only(saved, saved.replace(epochs=10))
+    assert not grown_only(saved, saved.replace(epochs=3))  # shorter is another run
+    assert not grown_only(saved, saved.replace(epochs=10, beta=2.0))  # and so is any other change
+    assert not grown_only(saved, saved.replace(batch_size=64))
+    # a weights file stamped at 5 epochs belongs to the run config.json now records at 10
+    assert same_run(saved.replace(epochs=10), saved) and not same_run(saved, saved.replace(seed=1))

@@ -191,7 +191,13 @@ def test_shards_fill_one_folder_through_the_cli(tmp_path, data_dir, capsys):
     settings = json.loads((tmp_path / sw.SWEEP_FILE).read_text())
     assert settings["train_examples"] == 64 and settings["grid"] == {"beta": [4.0, 0.5], "seed": [0]}
     out = capsys.readouterr().out
-    assert "2 finished point(s)" in out and "beta=0.5,seed=0" in out
+    assert "beta=0.5,seed=0" in out
+    both = out.strip().splitlines()[-1]
+    assert both == (
+        f"Swept 2 of 2 grid point(s) into {tmp_path}/ (table: {tmp_path}/results.csv, nats per test "
+        f"image); stopped: every point is done. Next: tfp-vae show {tmp_path}/*/"
+    )
+    assert "Swept 1 of 2 grid point(s)" in out and "stopped: this shard (2/2) is done" in out
     assert main(argv + ["--shard", "3/2"]) == 2  # a bad shard is a clean CLI error
 
 

@@ -197,6 +197,43 @@ def test_deterministic_run_resumes_bit_for_bit(tmp_path):
         np.testing.assert_array_equal(a, b)
 
 
+def test_a_finished_run_trains_further_with_more_epochs_as_one_longer_run(tmp_path):
+    """2 epochs, then the same config with epochs=3 into the same directory, gives the weights and
+    history of 3 epochs at once, bit for bit: the KL warm-up, the plateau schedule and the data
+    order continue. config.json records the new total; fewer epochs, or another field, is an error."""
+    data = ((grey_images(60), None), (grey_images(10, seed=1), None))
+    cfg = VAEConfig(
+        epochs=3,
+        batch_size=10,
+        hidden_units=(8,),
+        binarize="dynamic",
+        kl_schedule="warmup",
+        kl_schedule_epochs=3,
+        validation_examples=20,
+        lr_schedule="plateau",
+        lr_patience=1,
+        early_stopping_patience=5,
+        seed=4,
+    )
+    whole, whole_history = tfp_vae.train(cfg, tmp_path / "whole", data=data, verbose=0)
+    tfp_vae.train(cfg.replace(epochs=2), tmp_path / "grown", data=data, verbose=0)
+    assert _status(tmp_path / "grown")["state"] == "complete"
+    grown, grown_history = tfp_vae.train(cfg, tmp_path / "grown", data=data, verbose=0)
+    assert tfp_vae.load_config(tmp_path / "grown").epochs == 3
+    assert _status(tmp_path / "grown")["state"] == "complete"
+    assert grown_history == whole_history and len(grown_history["loss"]) == 3
+    for a, b in zip(grown.get_weights(), whole.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    saved, expected = _weights(tmp_path / "grown"), _weights(tmp_path / "whole")
+    for name in expected:
+        np.testing.assert_array_equal(saved[name], expected[name], err_msg=name)
+    tfp_vae.load(tmp_path / "grown")  # its weights file and config.json still belong together
+    with pytest.raises(RunDirError, match=r"epochs: 3 -> 2\).*only epochs may change, and only grow"):
+        tfp_vae.train(cfg.replace(epochs=2), tmp_path / "grown", data=data, verbose=0)
+    with pytest.raises(RunDirError, match=r"\(beta: 1\.0 -> 2\.0, epochs: 3 -> 4\)"):
+        tfp_vae.train(cfg.replace(epochs=4, beta=2.0), tmp_path / "grown", data=data, verbose=0)
+
+
 def test_rerun_with_another_config_is_an_error(uninterrupted):
     config = tfp_vae.load_config(uninterrupted).replace(hidden_units=(64,))
     data = ((grey_images(4), None), (grey_images(4, seed=1), None))

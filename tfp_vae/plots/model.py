@@ -23,7 +23,7 @@ from matplotlib.figure import Figure
 from tfp_vae.data.idx import CLASS_NAMES
 from tfp_vae.errors import ConfigError, TfpVaeError
 from tfp_vae.evaluation.elbo import posterior_means
-from tfp_vae.plots.images import draw_image, grid_shape, need_images
+from tfp_vae.plots.images import draw_image, grid_shape, image_rows, need_images
 from tfp_vae.training.protocol import criterion
 
 if TYPE_CHECKING:
@@ -105,18 +105,20 @@ def latent_before_after(before, after, labels, class_names=CLASS_NAMES) -> Figur
 
 
 # ---------------------------------------------------------------------------- the decoder
-def reconstructions(model, x, seed=0) -> Figure:
-    """Rows: originals x [n, H, W, C]; decoder mean at z = E_q[z|x]; a draw from that p(x|z)."""
+def reconstructions(model, x, seed=0, title="images and their reconstructions") -> Figure:
+    """Rows (named on the left): the data x [n, H, W, C]; its reconstruction, the decoder's mean
+    at z = E_q[z|x]; a sample of that p(x|z)."""
     x = need_images(x)
     z = posterior_means(model, x)
     p = model.decoder(z)
-    rows = {"original": x, "decoder mean": p.mean().numpy(), "decoder sample": p.sample(seed=seed).numpy()}
-    fig = Figure(figsize=(1.2 * len(x), 1.3 * len(rows)), layout="constrained")
-    axes = fig.subplots(len(rows), len(x), squeeze=False)
-    for r, (name, images) in enumerate(rows.items()):
-        for c in range(len(x)):
-            draw_image(axes[r, c], images[c])
-        axes[r, 0].set_ylabel(name, fontsize=8)
+    rows = {
+        "data": x,
+        "reconstruction\n(decoder mean)": p.mean().numpy(),
+        "sample of\np(x | z = mean)": p.sample(seed=seed).numpy(),
+    }
+    fig = Figure(figsize=(1.2 * len(x) + 1.2, 1.3 * len(rows)), layout="constrained")
+    image_rows(fig, list(rows.values()), list(rows))
+    fig.suptitle(title)
     return fig
 
 
@@ -199,8 +201,11 @@ def latent_traversals(model, x, dims=None, steps=9, span=3.0) -> Figure:
 
 
 # ---------------------------------------------------------------------------- training
-def training_curves(history) -> Figure:
-    """loss, nll and kl per epoch (and their val_ versions), nats per example."""
+def training_curves(history, validation: str = "validation") -> Figure:
+    """loss, nll and kl per epoch (and their val_ versions), nats per example.
+
+    validation: the name of the split the val_ columns come from, "validation" or "test" (a run
+    with validation_examples = 0 validates on its test split)."""
     parts = [k for k in ("loss", "nll", "kl") if k in history]
     if not parts:
         raise TfpVaeError(f"history has none of loss, nll, kl (keys: {sorted(history)}).")
@@ -210,7 +215,7 @@ def training_curves(history) -> Figure:
         epochs = np.arange(1, len(history[key]) + 1)
         ax.plot(epochs, history[key], marker="o", ms=3, label="train")
         if f"val_{key}" in history:
-            ax.plot(epochs, history[f"val_{key}"], marker="o", ms=3, label="validation")
+            ax.plot(epochs, history[f"val_{key}"], marker="o", ms=3, label=validation)
         ax.set_title(key)
         ax.set_xlabel("epoch")
         ax.set_ylabel("nats per example")

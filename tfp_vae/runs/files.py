@@ -84,6 +84,26 @@ def config_differences(saved: VAEConfig, wanted: VAEConfig) -> str:
     return ", ".join(f"{k}: {a[k]!r} -> {b[k]!r}" for k in sorted(a) if a[k] != b[k])
 
 
+# The config fields a run may be trained further with: a larger value continues the run in its
+# directory to the new total (the schedules and the protocol are functions of the epoch and the
+# history, so the result is that of one run of the larger length). Every other field, and a
+# smaller value of one of these, makes another run.
+MAY_GROW = ("epochs",)
+
+
+def grown_only(saved: VAEConfig, wanted: VAEConfig) -> bool:
+    """True if `wanted` is `saved` with some `MAY_GROW` fields larger and nothing else changed
+    (True for equal configs too): training `wanted` into saved's run directory continues it."""
+    if any(getattr(wanted, k) < getattr(saved, k) for k in MAY_GROW):
+        return False
+    return saved.replace(**{k: getattr(wanted, k) for k in MAY_GROW}) == wanted
+
+
+def same_run(a: VAEConfig, b: VAEConfig) -> bool:
+    """True if the two configs describe one run, trained to possibly different lengths."""
+    return grown_only(a, b) or grown_only(b, a)
+
+
 @contextlib.contextmanager
 def _no_lambda_warning():
     # tf_keras describes every layer while it walks them to save or load weights, and warns that
@@ -136,7 +156,7 @@ def load(run_dir: str | os.PathLike) -> VAE:
             f"{weights} is not a readable HDF5 weights file ({type(err).__name__}: {err}); it is "
             "truncated or corrupt. Retrain into a fresh run directory."
         ) from err
-    if stamped is not None and stamped != config:
+    if stamped is not None and not same_run(stamped, config):  # best weights of a run trained further
         raise RunDirError(
             f"{weights} was written for another config than {run_dir / CONFIG_FILE} "
             f"({config_differences(stamped, config)}); the two files do not belong together. "

@@ -313,7 +313,8 @@ def sweep(
       out_dir: the sweep folder (shared by all shards).
       shard: (i, n), run only the i-th of n slices (see `shard_points`).
       num_samples: importance samples K of the iwae estimate.
-      train_examples / test_examples: use only the first N training / test images (None: all).
+      train_examples: use only the first N training images (None: all).
+      test_examples: use only the first N test images (None: all).
       data: ((x, y), (x_test, y_test)) used for every point instead of loading each point's
         `config.dataset` scaled for its likelihood.
       verbose: 1 shows a progress bar over this shard's points, 0 is silent.

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import os
+import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -35,6 +36,28 @@ from tfp_vae.training.protocol import best_epoch, criterion
 
 if TYPE_CHECKING:
     import pandas as pd  # pandas loads when a table is first made
+
+SHOW_WIDTH = 100  # characters: `tfp-vae show` fits a terminal of this width
+MAX_CELL = 28  # longer values are listed under the table and shown as [1], [2], ...
+MAX_RUN = 48  # the same for run names, which name the rows
+# Short headers for long column names; a legend under the table spells out the ones it uses.
+SHORT_NAMES = {
+    "best_val_neg_elbo": "best -elbo",
+    "val_neg_elbo": "last -elbo",
+    "best_epoch": "best ep",
+    "iwae_standard_error": "iwae se",
+    "bits_per_dim": "bits/dim",
+    "active_units": "active",
+    "num_samples": "K",
+    "test_images": "images",
+    "hidden_activation": "activation",
+    "early_stopping_patience": "patience",
+    "validation_examples": "val images",
+    "kl_schedule_epochs": "ramp epochs",
+    "prior_components": "components",
+    "learning_rate": "lr",
+    "train_examples": "train images",
+}
 
 
 def runs_table(run_dirs: Sequence[str | os.PathLike]) -> pd.DataFrame:
@@ -89,6 +112,66 @@ def runs_table(run_dirs: Sequence[str | os.PathLike]) -> pd.DataFrame:
         )
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def fit_table(table: pd.DataFrame, width: int = SHOW_WIDTH) -> str:
+    """`table` (a `runs_table`) as text no line of which is wider than `width`: long column names
+    get the short names of `SHORT_NAMES`, the runs' common parent folder and values longer than
+    `MAX_CELL` characters (`MAX_RUN` for run names) are written once below, and the columns wrap
+    into blocks, each starting with the run column, as many as fit side by side.
+
+    >>> import pandas as pd
+    >>> t = pd.DataFrame({"run": ["/data/runs/a", "/data/runs/b"], "best_val_neg_elbo": [251.3, 250.0],
+    ...                   "dataset": ["./my_images/holidays_2025_and_before", "fashion_mnist"]})
+    >>> print(fit_table(t, width=60))
+    run best -elbo       dataset
+      a    251.300           [1]
+      b    250.000 fashion_mnist
+    runs in /data/runs/
+    best -elbo = best_val_neg_elbo
+    [1] = ./my_images/holidays_2025_and_before
+    """
+    table = table.copy()
+    notes: list[str] = []
+    long_values: dict[str, int] = {}
+    runs_ = [Path(r) for r in table["run"]] if "run" in table else []
+    parent = os.path.commonpath([str(r.parent) for r in runs_]) if runs_ else ""
+    if parent and parent != "." and len(runs_) == len(set(runs_)):
+        table["run"] = [os.path.relpath(r, parent) for r in runs_]
+        notes.append(f"runs in {parent.rstrip('/')}/")
+
+    def cell(value, limit=MAX_CELL) -> str:
+        text = f"{value:.3f}" if isinstance(value, float) else str(value)
+        if len(text) <= limit:
+            return text
+        return f"[{long_values.setdefault(text, len(long_values) + 1)}]"
+
+    # The run names the rows: shortened only beyond MAX_RUN characters.
+    columns = {
+        SHORT_NAMES.get(c, c): [cell(v, MAX_RUN if c == "run" else MAX_CELL) for v in table[c]]
+        for c in table.columns
+    }
+    used = [f"{short} = {name}" for name, short in SHORT_NAMES.items() if short in columns and name in table]
+    if used:
+        notes.append(", ".join(used))
+    notes += [f"[{i}] = {text}" for text, i in long_values.items()]
+    widths = {c: max(len(c), *(len(v) for v in values)) for c, values in columns.items()}
+    first, *rest = columns
+    blocks, block = [], [first]
+    for c in rest:  # greedy: as many columns beside the run column as fit the width
+        if block != [first] and sum(widths[b] + 1 for b in block) + widths[c] + 1 > width:
+            blocks.append(block)
+            block = [first]
+        block.append(c)
+    blocks.append(block)
+    lines = []
+    for i, block in enumerate(blocks):
+        if i:
+            lines.append("")
+        lines.append(" ".join(c.rjust(widths[c]) for c in block))
+        lines += [" ".join(columns[c][r].rjust(widths[c]) for c in block) for r in range(len(table))]
+    wrapped = [textwrap.fill(note, width, subsequent_indent="    ") for note in notes]
+    return "\n".join(lines + wrapped)
 
 
 def _json(path: Path):

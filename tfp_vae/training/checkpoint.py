@@ -14,7 +14,9 @@ After it, model.weights.h5 and history.json/csv are rewritten (atomically) from 
 Checkpoints hold only tensors (no pickles, no code), like the HDF5 weights.
 
 `RunCheckpoint(run_dir, config)` refuses a run directory that holds another config, so rerunning
-the same command resumes and a changed command cannot silently mix two runs.
+the same command resumes and a changed command cannot silently mix two runs; the one change it
+accepts is a larger value of a field in `tfp_vae.runs.files.MAY_GROW` (`epochs`), which trains a
+finished run further (config.json then records the new total).
 """
 
 from __future__ import annotations
@@ -55,11 +57,12 @@ class RunCheckpoint:
         self.config = config
         if (self.run_dir / runs.CONFIG_FILE).is_file():
             saved = runs.load_config(self.run_dir)
-            if saved != config:
+            if not runs.grown_only(saved, config):  # a larger MAY_GROW field continues the run
                 raise RunDirError(
                     f"{self.run_dir} holds a run with another config "
                     f"({runs.config_differences(saved, config)}). Rerun with the flags it was trained "
-                    "with to resume it, or train into a new --out directory."
+                    f"with to resume it (only {', '.join(runs.MAY_GROW)} may change, and only grow, "
+                    "to train it further), or train into a new --out directory."
                 )
 
     # ------------------------------------------------------------------ reading

@@ -78,7 +78,8 @@ def train(
       (labels may be None); checked against the config before anything is built or written.
     out_dir: if given, receives config.json, model.weights.h5, history.csv, history.json,
       status.json and a checkpoint per epoch. Training into a directory that holds a run of the
-      same config resumes it after its last completed epoch; another config is an error.
+      same config resumes it after its last completed epoch, and a larger `epochs` (a field of
+      `tfp_vae.runs.files.MAY_GROW`) trains a finished run further; another config is an error.
     strategy: None, a `tf.distribute.Strategy`, or a name in `tfp_vae.training.distribute.STRATEGIES`.
     tensorboard: True writes TensorBoard logs into out_dir/tensorboard/ (`tfp_vae.training.tensorboard`).
     `config.init_from` (a run directory) gives a new run that run's trained encoder and decoder,
