@@ -246,7 +246,7 @@ class RunCheckpoint:
         of the completed epochs, keeping the checkpoint before it; then `publish`es. A full disk
         raises `RunWriteError`, the earlier checkpoints and files untouched."""
         if position == self.committed:  # resumed here: that state is on disk already
-            self.publish(model, position, history, paused)
+            self.publish(model, position, history, paused, weights=not self._published(position))
             return
         root = self.write_dir / CHECKPOINTS
         final = root / position.folder
@@ -286,6 +286,20 @@ class RunCheckpoint:
                 shutil.rmtree(old, ignore_errors=True) if old.is_dir() else old.unlink(missing_ok=True)
         self.publish(model, position, history, paused)
 
+    def _published(self, position: Position) -> bool:
+        # model.weights.h5 was rewritten for `position` already: a status written after it says so
+        # (a failed write leaves "stopped" instead).
+        try:
+            status = json.loads((self.write_dir / STATUS_FILE).read_text())
+        except (OSError, ValueError):
+            return False
+        return (
+            isinstance(status, dict)
+            and status.get("state") in ("training", "paused", "complete")
+            and status.get("steps_done") == position.steps_done
+            and (self.write_dir / runs.WEIGHTS_FILE).is_file()
+        )
+
     def _kept_note(self, err: RunWriteError) -> RunWriteError:
         kept = (
             f"{self.write_dir / CHECKPOINTS / self.committed.folder} (the last committed checkpoint, "
@@ -304,13 +318,16 @@ class RunCheckpoint:
             pass
         return note
 
-    def publish(self, model, position: Position | int, history: dict, paused: str | None = None) -> None:
+    def publish(
+        self, model, position: Position | int, history: dict, paused: str | None = None, weights: bool = True
+    ) -> None:
         """Rewrites history.json/csv, config.json, model.weights.h5 and status.json for `position`.
 
         With early stopping, model.weights.h5 is rewritten only when `position` ends the best
         epoch so far (`tfp_vae.training.protocol.best_epoch`), so it always holds the best
         weights; the checkpoint keeps the latest. paused: why training paused resumably here (its
         time budget, a signal), if it did. History goes first: it is the smallest file.
+        weights=False keeps model.weights.h5 as it is (it holds this state already).
         """
         if not isinstance(position, Position):
             position = Position(position, 0, int(model.optimizer.iterations.numpy()))
@@ -319,7 +336,9 @@ class RunCheckpoint:
             best = best_epoch(self.config, history) if self.config.early_stopping_patience else None
             kept = epoch if best is None else best + 1
             runs.save_history(history, self.write_dir)
-            if (
+            if not weights and (self.write_dir / runs.WEIGHTS_FILE).is_file():
+                pass  # it holds this state already
+            elif (
                 (kept == epoch and not position.step)
                 or best is None
                 or not (self.write_dir / runs.WEIGHTS_FILE).is_file()
