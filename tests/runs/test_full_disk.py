@@ -138,7 +138,8 @@ def test_a_full_disk_loses_nothing_committed_and_the_rerun_resumes(small_disk, r
     assert failed.returncode == WRITE_FAILED, failed.stderr[-3000:]
     line = failed.stderr.strip().splitlines()[-1]
     assert re.search(
-        rf"error: could not write {what}: no space left on the device \([\d.]+ (bytes|kB|MB) free there\)", line
+        rf"error: could not write {what}: no space left on the device \([\d.]+ (bytes|kB|MB) free there\)",
+        line,
     ), line
     assert "rerun" in line and "Traceback" not in failed.stderr
     # Nothing committed before is lost, and no temporary is left taking space. (When the weights
