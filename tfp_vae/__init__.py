@@ -41,6 +41,8 @@ _HOMES = {
         "NonBinaryBernoulliWarning",
         "NonFiniteLossError",
         "RunDirError",
+        "RunPaused",
+        "RunWriteError",
         "TfpVaeError",
     ],
     "tfp_vae.config": ["VAEConfig"],

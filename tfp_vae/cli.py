@@ -33,6 +33,7 @@ import dataclasses
 import functools
 import json
 import os
+import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -41,8 +42,13 @@ from typing import Any, NoReturn
 from tfp_vae import choices, registry
 from tfp_vae.config import BINARIZE, DEQUANTIZE, KL_MODES, KL_STYLES, PRIOR_INITS, VAEConfig
 from tfp_vae.data.sources import SOURCES, load_raw, source_for
-from tfp_vae.errors import ConfigError, TfpVaeError
+from tfp_vae.errors import ConfigError, RunPaused, RunWriteError, TfpVaeError
 from tfp_vae.quiet import calm
+
+# Exit statuses besides 0 (done) and 2 (bad input, a damaged run directory):
+REQUEUE_EXIT = 75  # EX_TEMPFAIL: paused by SIGTERM / SIGINT, committed; rerun to resume
+WRITE_FAILED = 74  # EX_IOERR: a write failed for lack of space or permission; free it, rerun
+# (A second Ctrl-C: 130 = 128 + SIGINT; a second SIGTERM ends the process as SIGTERM does.)
 
 # `--binarize` when not given, by likelihood: a Bernoulli fits dynamically binarized images (the
 # TFP example's choice), so its nats are a log-probability and nothing warns. VAEConfig's own
@@ -381,9 +387,12 @@ def build_parser() -> argparse.ArgumentParser:
         "train",
         help="train a VAE into a run directory",
         description="Train a VAE; writes config.json, model.weights.h5, history.csv, "
-        "history.json, status.json and a checkpoint per epoch into --out. Validates every epoch "
-        "on the last --validation-examples training images, or on the test split if 0. Rerunning "
-        "the same command resumes after the last completed epoch.",
+        "history.json, status.json and checkpoints (every epoch and every --checkpoint-minutes) "
+        "into --out. Validates every epoch on the last --validation-examples training images, or "
+        "on the test split if 0. Rerunning the same command resumes from the newest whole "
+        "checkpoint, mid-epoch if need be. SIGTERM or Ctrl-C: finishes the block of steps under "
+        "way, commits a checkpoint, writes status.json as paused and exits with 75 (EX_TEMPFAIL: "
+        "requeue me); a second Ctrl-C stops at once (130). A full disk exits with 74 (EX_IOERR).",
     )
     train.add_argument(
         "--config",
@@ -508,7 +517,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="test-set ELBO, IWAE log-likelihood and latent diagnostics of a trained run",
         description="Evaluate the run's model on its test split; writes RUN_DIR/metrics.json. "
         "Finished shards of images are kept in RUN_DIR/evaluation/, so a stopped evaluation "
-        "resumes when rerun (as long as the weights and the test images are the same).",
+        "resumes when rerun (as long as the weights and the test images are the same). SIGTERM "
+        "or Ctrl-C finishes the shard under way, writes RUN_DIR/evaluation/status.json as paused "
+        "and exits with 75.",
     )
     evaluate.add_argument("run_dir", metavar="RUN_DIR")
     evaluate.add_argument(
@@ -603,7 +614,17 @@ def main(argv=None) -> int:
         if isinstance(err, ConfigError) and err.field:  # the flag the user typed, not the field
             message = message.replace(f"VAEConfig.{err.field}=", f"{flag(err.field)} ", 1)
         print(f"tfp-vae {args.command}: error: {message}", file=sys.stderr)
-        return 2
+        return WRITE_FAILED if isinstance(err, RunWriteError) else 2
+    except RunPaused as paused:  # a signal: the work is committed; a scheduler may requeue us
+        print(f"tfp-vae {args.command}: paused: {paused}", file=sys.stderr)
+        return REQUEUE_EXIT
+    except KeyboardInterrupt:  # a second Ctrl-C: stopped at once
+        print(
+            f"tfp-vae {args.command}: stopped at once; the last committed checkpoint (or shard) "
+            "is whole: rerun the same command to resume from it.",
+            file=sys.stderr,
+        )
+        return 128 + signal.SIGINT
 
 
 if __name__ == "__main__":

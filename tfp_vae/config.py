@@ -206,12 +206,27 @@ class VAEConfig:
         5, "Logistic components per pixel of the 'discretized_logistic' likelihood (PixelCNN++ uses 5 to 10)."
     )
 
+    # Long runs (issue 23; max_steps also issue 24).
+    checkpoint_minutes: float = _field(
+        10.0,
+        "Commit a resumable checkpoint at the end of a block of steps once this many minutes have "
+        "passed since the last one, as well as at every epoch's end (0: only at epoch ends). A "
+        "resume continues from the next batch of the same data order, bit for bit.",
+    )
+    max_steps: int = _field(
+        0,
+        "Stop after exactly this many optimizer steps in all, mid-epoch if need be (0: no step "
+        "budget; epochs decides). The reference beta-VAE studies count steps, not epochs.",
+    )
+
     def __post_init__(self):
         # Lists from JSON or the CLI become tuples so the config stays hashable and comparable.
         for name in ("input_shape", "hidden_units", "conv_filters", "conv_kernel", "conv_dense"):
             value = getattr(self, name)
             if isinstance(value, list):
                 object.__setattr__(self, name, tuple(value))
+        if self.max_steps is None:  # JSON null: no step budget, like 0
+            object.__setattr__(self, "max_steps", 0)
         self.validate()
 
     # ------------------------------------------------------------------ validation
@@ -279,7 +294,7 @@ class VAEConfig:
         need(
             isinstance(self.input_shape, tuple)
             and len(self.input_shape) == 3
-            and all(isinstance(s, int) and s >= 1 for s in self.input_shape),
+            and all(_is_int(s) and s >= 1 for s in self.input_shape),
             "input_shape",
             "must be three positive integers (height, width, channels), "
             "e.g. (28, 28, 1); add the channel axis for grayscale images.",
@@ -287,7 +302,7 @@ class VAEConfig:
         need(
             isinstance(self.hidden_units, tuple)
             and len(self.hidden_units) >= 1
-            and all(isinstance(u, int) and u >= 1 for u in self.hidden_units),
+            and all(_is_int(u) and u >= 1 for u in self.hidden_units),
             "hidden_units",
             "must be one or more positive integers, e.g. (256, 64).",
         )
@@ -424,6 +439,20 @@ class VAEConfig:
             "precision",
             f"unknown precision; choose one of {list(PRECISIONS)}.",
         )
+        # Long runs (issue 23).
+        need(
+            _is_real(self.checkpoint_minutes) and self.checkpoint_minutes >= 0,
+            "checkpoint_minutes",
+            "must be a finite number of minutes >= 0 (0 commits checkpoints at epoch ends only).",
+        )
+        need(
+            _is_int(self.max_steps) and self.max_steps >= 0,
+            "max_steps",
+            "must be an integer >= 0 (0 or null: no step budget).",
+        )
+        need(  # TensorFlow's random ops take seeds as 32- and 64-bit integers
+            self.seed < 2**31, "seed", "must be below 2**31 = 2147483648."
+        )
 
     # ------------------------------------------------------------------ JSON
     def to_dict(self) -> dict[str, Any]:
@@ -453,6 +482,10 @@ class VAEConfig:
     def replace(self, **changes: Any) -> VAEConfig:
         """A copy with some fields changed, validated like any new config."""
         return dataclasses.replace(self, **changes)
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _is_real(value) -> bool:

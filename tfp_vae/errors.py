@@ -29,6 +29,27 @@ class NonFiniteLossError(TfpVaeError):
     which weights the run directory kept."""
 
 
+class RunWriteError(TfpVaeError):
+    """A file of a run directory could not be written (no space left, quota, permission, a
+    read-only file system); the message names the path, the free space and what was being
+    written. Everything committed before stays whole: every write goes to a temporary file first.
+    `path`, `what` and `free_bytes` hold the same facts."""
+
+    def __init__(self, message: str, path=None, what: str = "", free_bytes: int | None = None) -> None:
+        super().__init__(message)
+        self.path, self.what, self.free_bytes = path, what, free_bytes
+
+
+class RunPaused(KeyboardInterrupt):
+    """Training or evaluation stopped on SIGTERM or SIGINT after committing its work; rerunning
+    the same command resumes. A `KeyboardInterrupt`, so a notebook's cell stops as on Ctrl-C;
+    `reason` says why and where, `resume` gives the command that continues, `signal` names it."""
+
+    def __init__(self, reason: str, resume: str = "", signal: str = "") -> None:
+        super().__init__(f"{reason}; resume with: {resume}" if resume else reason)
+        self.reason, self.resume, self.signal = reason, resume, signal
+
+
 class TfpVaeWarning(UserWarning):
     """Base class of the toolkit's warnings, each shown once per process (`warn_once`)."""
 

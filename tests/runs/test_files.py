@@ -60,5 +60,9 @@ def test_only_the_fields_that_may_grow_may_change_and_only_upwards():
     assert not grown_only(saved, saved.replace(epochs=3))  # shorter is another run
     assert not grown_only(saved, saved.replace(epochs=10, beta=2.0))  # and so is any other change
     assert not grown_only(saved, saved.replace(batch_size=64))
+    # max_steps 0 is no step budget: longer than any budget, so a budget may be lifted, not set
+    budget = saved.replace(max_steps=700)
+    assert grown_only(budget, budget.replace(max_steps=1400)) and grown_only(budget, saved)
+    assert not grown_only(budget, budget.replace(max_steps=300)) and not grown_only(saved, budget)
     # a weights file stamped at 5 epochs belongs to the run config.json now records at 10
     assert same_run(saved.replace(epochs=10), saved) and not same_run(saved, saved.replace(seed=1))

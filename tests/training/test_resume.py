@@ -130,6 +130,7 @@ def test_kill_and_resume_equals_uninterrupted(uninterrupted, tmp_path, data_dir)
     assert _status(out) == {
         "state": "training",
         "epochs_done": 1,
+        "steps_done": 20,
         "note": "model.weights.h5 holds the weights after 1 of 2 epoch(s).",
     }
     _assert_intact(out)

@@ -6,6 +6,12 @@ Layout added to RUN_DIR:
                                             images [i * S, (i + 1) * S) (plain arrays, no pickle)
     metrics.json                            `evaluate`'s metrics over all images, with
                                             iwae_standard_error, images and num_samples
+    evaluation/status.json                  "paused" (SIGTERM / SIGINT: the shard under way was
+                                            finished and kept; the command that resumes) or
+                                            "complete" once a paused evaluation finished
+
+A write that fails for lack of space raises `RunWriteError` naming the shard; the shards kept
+before it stay whole.
 
 <key> names the SHA-256 of model.weights.h5 and of the test images, the batch size, the seed and
 the shard format (`SHARD_FORMAT`):
@@ -37,13 +43,16 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import tf_keras
 
+from tfp_vae.errors import RunPaused
 from tfp_vae.evaluation.elbo import per_example, summarize
 from tfp_vae.runs import files as runs
+from tfp_vae.runs.interrupts import stop_requests
 
 if TYPE_CHECKING:
     from tfp_vae.model.vae import VAE
 
 EVALUATION_DIR = "evaluation"
+STATUS_FILE = "status.json"  # RUN_DIR/evaluation/status.json: "paused" after a signal, else "complete"
 SHARD_IMAGES = 500  # test images per shard (rounded down to a multiple of the batch size)
 # Part of every shard folder's key, raised when shards gain a part: "v2" added log_p_discrete
 # (bits_per_dim on the 8-bit scale), so shards written before are recomputed, not combined.
@@ -105,17 +114,48 @@ def evaluate_run(
         done += images
         bar.update(done)
 
-    for start, path in todo:
-        shard = per_example(
-            model, x[start : start + size], num_samples, batch_size, seed, first_index=start, progress=advance
-        )
-        runs.atomic_write(path, lambda tmp, shard=shard: _save_npz(tmp, shard))
+    with stop_requests("the current shard") as stop:
+        for start, path in todo:
+            if stop.received is not None:  # each finished shard is kept: rerunning resumes
+                _pause(run_dir, folder, stop.name, paths, num_samples, batch_size)
+            shard = per_example(
+                model,
+                x[start : start + size],
+                num_samples,
+                batch_size,
+                seed,
+                first_index=start,
+                progress=advance,
+            )
+            end = min(start + size, len(x)) - 1
+            what = f"evaluation shard {paths.index(path) + 1} of {len(paths)} (images {start}-{end})"
+            runs.atomic_write(path, lambda tmp, shard=shard: _save_npz(tmp, shard), what=what)
     parts = [_load_npz(path) for path in paths]
     metrics = summarize(model.config, {k: np.concatenate([p[k] for p in parts]) for k in parts[0]})
     record = {k: np.asarray(v).tolist() for k, v in metrics.items()}
     record.update(num_samples=num_samples, test_images=len(x), seed=seed)
     path = runs.atomic_write_text(Path(run_dir) / runs.METRICS_FILE, json.dumps(record, indent=2))
+    if (Path(run_dir) / EVALUATION_DIR / STATUS_FILE).is_file():  # a pause before: now finished
+        status = {"state": "complete", "shards_done": len(paths), "shards": len(paths)}
+        runs.atomic_write_text(Path(run_dir) / EVALUATION_DIR / STATUS_FILE, json.dumps(status, indent=2))
     return metrics, path, folder
+
+
+def _pause(run_dir, folder: Path, signal_name: str, paths: list, num_samples: int, batch_size: int):
+    """Writes RUN_DIR/evaluation/status.json as paused (the training status.json is left alone)
+    and raises `RunPaused`."""
+    done = sum(path.is_file() for path in paths)
+    reason = f"evaluation stopped by {signal_name} after {done} of {len(paths)} shard(s), kept in {folder}"
+    resume = f"tfp-vae evaluate {run_dir} --num-samples {num_samples} --batch-size {batch_size}"
+    status = {
+        "state": "paused",
+        "reason": reason,
+        "resume": resume,
+        "shards_done": done,
+        "shards": len(paths),
+    }
+    runs.atomic_write_text(Path(run_dir) / EVALUATION_DIR / STATUS_FILE, json.dumps(status, indent=2))
+    raise RunPaused(reason, resume, signal_name)
 
 
 def _save_npz(tmp, parts: dict):

@@ -16,17 +16,21 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import errno
 import json
+import math
 import os
+import shutil
 import tempfile
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 import h5py
 import numpy as np
 
 from tfp_vae.config import VAEConfig
-from tfp_vae.errors import ConfigError, RunDirError
+from tfp_vae.errors import ConfigError, RunDirError, RunWriteError
 from tfp_vae.model.vae import VAE, build_vae
 
 CONFIG_FILE = "config.json"
@@ -39,22 +43,121 @@ LATENT_EXAMPLES = 2000  # test images whose codes the before/after scatter shows
 CONFIG_ATTR = "tfp_vae_config"  # HDF5 attribute of the weights file holding its config JSON
 
 
-def atomic_write(path, write) -> Path:
-    """Calls `write(tmp_path)` then renames tmp onto `path`: a crash never leaves half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # The temporary name ends with the full file name: Keras picks a weights format by suffix.
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=f"-{path.name}")
-    os.close(fd)
+# What each file of a run directory is, for the message of a write that fails.
+WRITTEN = {
+    CONFIG_FILE: "the run's config",
+    WEIGHTS_FILE: "the model weights",
+    HISTORY_CSV: "the training history",
+    HISTORY_JSON: "the training history",
+    LATENTS_BEFORE: "the untrained model's latent codes",
+    METRICS_FILE: "the evaluation metrics",
+    "status.json": "the run's status",
+    "data.json": "the data record",
+    "latest.json": "the checkpoint record",
+}
+# errno of the writes that fail for the machine's sake, not the program's: each one's words.
+DISK_ERRNOS = {
+    errno.ENOSPC: "no space left on the device",
+    errno.EDQUOT: "disk quota exceeded",
+    errno.EFBIG: "file too large for the file system",
+    errno.EROFS: "read-only file system",
+    errno.EACCES: "permission denied",
+    errno.EPERM: "operation not permitted",
+}
+# The same failures as the words TensorFlow and HDF5 wrap them in (their errors carry no errno).
+DISK_WORDS = {os.strerror(number).lower(): words for number, words in DISK_ERRNOS.items()}
+
+
+def write_problem(err: BaseException, path) -> str | None:
+    """Why a write to `path` failed, if it failed for lack of space or permission (else None).
+    A write that failed some other way while the device holds under 1 MiB is also "no space":
+    HDF5 does not always say why it could not flush."""
+    number = getattr(err, "errno", None)
+    if number in DISK_ERRNOS:
+        return DISK_ERRNOS[number]
+    text = str(err).lower()
+    found = next((words for words_in, words in DISK_WORDS.items() if words_in in text), None)
+    free = free_bytes(path)
+    if found is None and free is not None and free < 1 << 20:
+        found = "no space left on the device"
+    return found
+
+
+def free_bytes(path) -> int | None:
+    """Bytes free for an ordinary user on the file system holding `path` (or its nearest parent)."""
+    for folder in (Path(path), *Path(path).parents):
+        if folder.exists():
+            try:
+                return shutil.disk_usage(folder).free
+            except OSError:
+                return None
+    return None
+
+
+def _size(n: int | None) -> str:
+    if n is None:
+        return "unknown"
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if n >= scale:
+            return f"{n / scale:.1f} {unit}"
+    return f"{n} bytes"
+
+
+@contextlib.contextmanager
+def writing(path, what: str | None = None) -> Iterator[None]:
+    """Within the block, a write that fails for lack of space or permission raises one
+    `RunWriteError` naming `path`, the free space and `what` was being written; other errors
+    pass unchanged."""
     try:
-        write(tmp)
-        with open(tmp, "rb+") as f:  # on disk before the rename makes it visible
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; run dirs are shared between machines
-        os.replace(tmp, path)
+        yield
+    except RunWriteError:
+        raise
+    except Exception as err:
+        problem = write_problem(err, path)
+        if problem is None:
+            raise
+        free = free_bytes(path)
+        what = what or WRITTEN.get(Path(path).name, Path(path).name)
+        raise RunWriteError(
+            f"could not write {what} to {path}: {problem} ({_size(free)} free there). Files "
+            "written before are whole (each write goes to a temporary file, then is renamed); "
+            "free some space (or fix the permissions) and rerun the same command.",
+            path=Path(path),
+            what=what,
+            free_bytes=free,
+        ) from err
+
+
+def fsync_dir(folder) -> None:
+    """Makes the renames inside `folder` durable (a crash after them keeps them)."""
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
     finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+        os.close(fd)
+
+
+def atomic_write(path, write, what: str | None = None) -> Path:
+    """Calls `write(tmp_path)` then renames tmp onto `path`: a crash never leaves half a file, and
+    a full disk raises `RunWriteError` (`writing`) with the old file untouched.
+    what: what the file is, for that error (default: by its name, `WRITTEN`)."""
+    path = Path(path)
+    tmp = None
+    with writing(path, what):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # The temporary name ends with the full file name: Keras picks a weights format by suffix.
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=f"-{path.name}")
+        os.close(fd)
+        try:
+            write(tmp)
+            with open(tmp, "rb+") as f:  # on disk before the rename makes it visible
+                os.fsync(f.fileno())
+            os.chmod(tmp, 0o644)  # mkstemp makes it private; run dirs are shared between machines
+            os.replace(tmp, path)
+            fsync_dir(path.parent)
+        finally:
+            if os.path.exists(tmp):
+                os.remove(tmp)  # a full disk gets its space back at once
     return path
 
 
@@ -87,14 +190,20 @@ def config_differences(saved: VAEConfig, wanted: VAEConfig) -> str:
 # The config fields a run may be trained further with: a larger value continues the run in its
 # directory to the new total (the schedules and the protocol are functions of the epoch and the
 # history, so the result is that of one run of the larger length). Every other field, and a
-# smaller value of one of these, makes another run.
-MAY_GROW = ("epochs",)
+# smaller value of one of these, makes another run. Each maps to its value that means "no limit"
+# (max_steps 0: epochs alone decide), which is longer than any other.
+MAY_GROW = {"epochs": None, "max_steps": 0}
+
+
+def _length(config: VAEConfig, name: str) -> float:
+    value = getattr(config, name)
+    return math.inf if value == MAY_GROW[name] else value
 
 
 def grown_only(saved: VAEConfig, wanted: VAEConfig) -> bool:
     """True if `wanted` is `saved` with some `MAY_GROW` fields larger and nothing else changed
     (True for equal configs too): training `wanted` into saved's run directory continues it."""
-    if any(getattr(wanted, k) < getattr(saved, k) for k in MAY_GROW):
+    if any(_length(wanted, k) < _length(saved, k) for k in MAY_GROW):
         return False
     return saved.replace(**{k: getattr(wanted, k) for k in MAY_GROW}) == wanted
 

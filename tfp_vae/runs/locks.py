@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import ParamSpec, TypeVar
 
 from tfp_vae.errors import RunDirError
+from tfp_vae.runs.files import writing
 
 LOCK_FILE = ".lock"
 
@@ -111,9 +112,10 @@ def run_lock(
             "what": what,
             "since": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC"),
         }
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, json.dumps(record).encode(), 0)
-        os.fsync(fd)
+        with writing(path, "the run directory's lock record"):
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, json.dumps(record).encode(), 0)
+            os.fsync(fd)
         _held[path] = 1
         try:
             yield

@@ -60,8 +60,9 @@ def _since(config, history: dict, start: int | None) -> int:
     return 0 if start is None else len(criterion(history)) - 1 - start
 
 
-def stop_reason(config, history: dict) -> str | None:
-    """Why training must not continue after `history` (early stopping or all epochs done), or None."""
+def stop_reason(config, history: dict, steps_done: int | None = None) -> str | None:
+    """Why training must not continue after `history` and `steps_done` optimizer steps (early
+    stopping, `config.max_steps` steps done, or else all epochs done), or None."""
     done = len(next(iter(history.values()), []))
     best = best_epoch(config, history)
     patience = config.early_stopping_patience
@@ -70,6 +71,10 @@ def stop_reason(config, history: dict) -> str | None:
             f"early stopping after epoch {done}: the validation negative ELBO has not improved "
             f"for {patience} epoch(s) since epoch {best + 1}"
         )
+    if config.max_steps:  # a step budget replaces the epoch budget
+        if steps_done is not None and steps_done >= config.max_steps:
+            return f"completed max_steps = {config.max_steps} optimizer steps ({done} whole epoch(s))"
+        return None
     if done >= config.epochs:
         return f"completed {done} epochs"
     return None
@@ -126,7 +131,7 @@ class ProtocolCallback(tf_keras.callbacks.Callback):
         optimizer.learning_rate.assign(LR_SCHEDULES[self.config.lr_schedule].next_lr(self.config, seen))
         if self.config.early_stopping_patience and best_epoch(self.config, seen) == epoch:
             self.best_epoch, self.best_weights = epoch, self.model.get_weights()
-        if stop_reason(self.config, seen) is not None:
+        if stop_reason(self.config, seen, int(optimizer.iterations.numpy())) is not None:
             self.model.stop_training = True
         elif self.max_minutes is not None and time.monotonic() - self.started > 60 * self.max_minutes:
             self.out_of_time = self.model.stop_training = True

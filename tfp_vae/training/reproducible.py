@@ -9,6 +9,9 @@
 >>> resumed = [b.numpy().tolist() for b in shuffled_batches(np.arange(5), 2, 0, initial_epoch=1, epochs=2)]
 >>> len(full), resumed == full[3:]      # 3 batches an epoch; epoch 1 is the same when resumed
 (6, True)
+>>> mid = [b.numpy().tolist() for b in shuffled_batches(np.arange(5), 2, 0, 0, 2, first_step=2)]
+>>> mid == full[2:]                    # and so is a resume after batch 2 of epoch 0
+True
 """
 
 from __future__ import annotations
@@ -21,8 +24,11 @@ import tensorflow as tf
 from tensorflow.python.framework import config as tf_config  # the only home of disable_op_determinism
 
 
-def shuffled_batches(x, batch_size: int, seed: int, initial_epoch: int, epochs: int) -> tf.data.Dataset:
-    """Batches of `x` [N, ...] for epochs initial_epoch .. epochs-1, each epoch one reshuffled pass.
+def shuffled_batches(
+    x, batch_size: int, seed: int, initial_epoch: int, epochs: int, first_step: int = 0
+) -> tf.data.Dataset:
+    """Batches of `x` [N, ...] for epochs initial_epoch .. epochs-1, each epoch one reshuffled pass,
+    starting with batch `first_step` of epoch initial_epoch (a resume mid-epoch).
 
     Epoch e visits the images in a permutation that depends only on (seed, e): ceil(N / batch_size)
     batches, the last one short if batch_size does not divide N. Built like tf_keras's own NumPy
@@ -43,7 +49,7 @@ def shuffled_batches(x, batch_size: int, seed: int, initial_epoch: int, epochs: 
             batches = batches.concatenate(tf.data.Dataset.from_tensors(order[full * batch_size :]))
         return batches
 
-    indices = tf.data.Dataset.range(initial_epoch, epochs).flat_map(epoch_batches)
+    indices = tf.data.Dataset.range(initial_epoch, epochs).flat_map(epoch_batches).skip(first_step)
     images = tf.data.Dataset.from_tensors(x).repeat()
     data = tf.data.Dataset.zip((indices, images)).map(
         lambda i, all_images: tf.gather(all_images, i),

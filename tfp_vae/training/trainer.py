@@ -30,15 +30,16 @@ from tfp_vae.config import VAEConfig
 from tfp_vae.data.idx import Splits
 from tfp_vae.data.load import prepare
 from tfp_vae.data.pixels import binarize_images, check_images, check_labels
-from tfp_vae.errors import ConfigError
+from tfp_vae.errors import ConfigError, RunDirError, RunPaused
 from tfp_vae.evaluation.elbo import posterior_means
 from tfp_vae.model.priors import start_prior
 from tfp_vae.model.vae import STEPS_PER_EXECUTION, VAE, build_vae, check_training_images
 from tfp_vae.runs import files as runs
 from tfp_vae.runs.fingerprint import load_checked, read_record, write_record
+from tfp_vae.runs.interrupts import stop_requests
 from tfp_vae.runs.locks import holds_run_lock
-from tfp_vae.training.checkpoint import CommitEachEpoch, RunCheckpoint
-from tfp_vae.training.distribute import agree, make_strategy, worker_subdir
+from tfp_vae.training.checkpoint import CommitCheckpoints, Position, Resumed, RunCheckpoint, StopTraining
+from tfp_vae.training.distribute import agree, make_strategy, worker_subdir, worker_task
 from tfp_vae.training.protocol import ProtocolCallback, best_epoch, stop_reason
 from tfp_vae.training.reproducible import op_determinism, shuffled_batches, steps_per_epoch
 from tfp_vae.training.tensorboard import TensorBoardLogs, require_tensorboard
@@ -77,9 +78,14 @@ def train(
     data: ((x_train, y_train), (x_test, y_test)) to use instead of loading `config.dataset`
       (labels may be None); checked against the config before anything is built or written.
     out_dir: if given, receives config.json, model.weights.h5, history.csv, history.json,
-      status.json and a checkpoint per epoch. Training into a directory that holds a run of the
-      same config resumes it after its last completed epoch, and a larger `epochs` (a field of
+      status.json and checkpoints (`tfp_vae.training.checkpoint`): one per epoch, and one every
+      `config.checkpoint_minutes` at the end of a block of steps. Training into a directory that
+      holds a run of the same config resumes it from its newest whole checkpoint, mid-epoch if
+      need be, bit for bit; a larger `epochs` or `max_steps` (the fields of
       `tfp_vae.runs.files.MAY_GROW`) trains a finished run further; another config is an error.
+      A write that fails for lack of space or permission raises `RunWriteError` (naming the
+      path, the free space and what was written) with everything committed before whole:
+      rerunning resumes.
     strategy: None, a `tf.distribute.Strategy`, or a name in `tfp_vae.training.distribute.STRATEGIES`.
     tensorboard: True writes TensorBoard logs into out_dir/tensorboard/ (`tfp_vae.training.tensorboard`).
     `config.init_from` (a run directory) gives a new run that run's trained encoder and decoder,
@@ -88,6 +94,12 @@ def train(
       (`tfp_vae.model.priors.start_prior`).
     max_minutes: stop cleanly after the epoch that passes this many minutes (status "paused");
       training into the same out_dir again resumes.
+    `config.max_steps` > 0: stop after exactly that many optimizer steps, mid-epoch if need be
+      (status "complete", reason naming the steps); the epochs then only follow from it.
+    SIGTERM or SIGINT (Ctrl-C) while it trains (in the main thread): the block of steps under way
+      finishes, a checkpoint is committed, status.json says "paused" with the reason and the
+      command that resumes, and `RunPaused` (a `KeyboardInterrupt`) is raised; a second signal
+      stops at once (`tfp_vae.runs.interrupts`). The previous signal handlers are restored.
     While it trains, out_dir is locked (`tfp_vae.runs.locks.run_lock`): another process training or
     evaluating into it gets a `RunDirError` naming this one.
 
@@ -118,13 +130,22 @@ def train(
         check_labels(labels, images, f"{split} labels")
     x, x_val = validation_split(config, x, x_test)
     chosen = make_strategy(strategy)
+    # One process decides alone when to take a timed checkpoint or to stop on a signal; the
+    # workers of a multi-worker run save collectively, so they commit at epoch ends (and at
+    # max_steps, where they all are at once) only.
+    alone = worker_task(chosen) is None
     checkpoint = None
     if out_dir is not None:
         sub = worker_subdir(chosen)
         checkpoint = RunCheckpoint(out_dir, config, Path(out_dir) / sub if sub else None)
         if loaded is not None and read_record(out_dir) is None:  # for evaluate / plot later
             write_record(out_dir, loaded.record)
-    with op_determinism(config.deterministic):
+    steps = steps_per_epoch(len(x), config.batch_size)
+    if checkpoint is not None:
+        checkpoint.steps_per_epoch = steps
+    # A step budget replaces the epoch budget: as many epochs of data as it takes, the last cut short.
+    epochs = -(-config.max_steps // steps) if config.max_steps else config.epochs
+    with op_determinism(config.deterministic), stop_requests(enabled=alone) as stop:
         with chosen.scope():
             model: VAE = build_vae(config)
             # Keras calls batch-level callbacks once per `steps_per_execution` block: a caller's
@@ -134,58 +155,100 @@ def train(
             # Every worker creates the optimizer's variables now, in the same order (creating a
             # distributed variable is a collective step), whether it resumes or not.
             model.optimizer.build(model.trainable_variables)
-            done, history = checkpoint.restore(model) if checkpoint else (0, {})
-            if not done:  # a resumed run continues from its own checkpoint instead
+            resumed = checkpoint.resume(model) if checkpoint else Resumed(Position(0), {})
+            position, history = resumed.position, resumed.history
+            done = position.epoch
+            if position == Position(0):  # a resumed run continues from its own checkpoint instead
                 if not copy_body(warm, model):  # a prior of its own: started as prior_init says
                     start_prior(model.prior_layer, config, x)
             agree(chosen, done, "the number of completed epochs to resume from")
-        finished = stop_reason(config, history) if done else None
+            agree(chosen, position.step, "the step within the epoch to resume from")
+        expected = done * steps + position.step
+        if position.steps_done and position.steps_done != expected:
+            raise RunDirError(
+                f"{out_dir}: its checkpoint holds {position.steps_done} optimizer steps, but "
+                f"{position.describe(steps)} of {steps} steps per epoch makes {expected}; the "
+                "training images changed since. Train into a new run directory."
+            )
+        resuming = position != Position(0)
+        finished = stop_reason(config, history, done * steps + position.step) if resuming else None
         if checkpoint is not None:
-            checkpoint.commit(model, done, history)  # the starting point is a good state too
-            if done == 0:  # the untrained model's codes, for the before/after latent picture
+            checkpoint.commit(model, position, history)  # the starting point is a good state too
+            if not resuming:  # the untrained model's codes, for the before/after latent picture
                 index = np.arange(min(len(x_test), runs.LATENT_EXAMPLES))
                 runs.save_latents(posterior_means(model, x_test[index]), index, out_dir)
-            if done and verbose:
+            if resuming and verbose:
+                budget = f"{config.max_steps} steps" if config.max_steps else f"{config.epochs} epochs"
                 print(
                     f"{out_dir}: already trained ({finished})"
                     if finished
-                    else f"{out_dir}: resuming after epoch {done} of {config.epochs}"
+                    else f"{out_dir}: resuming {position.describe(steps)} of {budget}"
                 )
-        steps = steps_per_epoch(len(x), config.batch_size)
-        keeper = CommitEachEpoch(checkpoint, history, steps)
+        keeper = CommitCheckpoints(
+            checkpoint,
+            history,
+            steps,
+            resumed,
+            minutes=config.checkpoint_minutes if alone else 0.0,
+            max_steps=config.max_steps,
+            stop=stop,
+        )
         # TensorBoard's pictures come from the validation images (the test split only when
         # validation_examples = 0, where validation is the test split anyway).
         board = [TensorBoardLogs(out_dir, x_val[:8], config.seed)] if tensorboard and out_dir else []
         protocol = ProtocolCallback(config, history, max_minutes, started)
+        left: StopTraining | None = None
         if not finished:
-            model.fit(
-                shuffled_batches(x, config.batch_size, config.seed, done, config.epochs),
-                steps_per_epoch=steps,
-                initial_epoch=done,
-                epochs=config.epochs,
-                validation_data=(x_val,),
-                validation_batch_size=config.batch_size,
-                verbose=verbose,
-                callbacks=[*callbacks, *board, protocol, keeper],
-            )
+            try:
+                model.fit(
+                    shuffled_batches(x, config.batch_size, config.seed, done, epochs, position.step),
+                    steps_per_epoch=steps,
+                    initial_epoch=done,
+                    epochs=epochs,
+                    validation_data=(x_val,),
+                    validation_batch_size=config.batch_size,
+                    verbose=verbose,
+                    callbacks=[*callbacks, *board, protocol, keeper],
+                )
+            except StopTraining as stopped:  # mid-epoch, or a signal: committed already
+                left = stopped
+                for callback in board:
+                    callback.on_train_end()
+                if verbose:
+                    print()  # the progress bar's line
+            finally:
+                keeper.finish()
         completed = len(next(iter(history.values()), []))
         keeper.raise_if_stopped(completed)
+        now = keeper.position
         paused = None
-        if protocol.out_of_time and not stop_reason(config, history):
+        resume = None
+        if out_dir is not None:
+            resume = (
+                f"tfp-vae train --config {Path(out_dir) / runs.CONFIG_FILE} --out {out_dir}"
+                + (f" --max-minutes {max_minutes}" if max_minutes is not None else "")
+                + (f" --data-dir {data_dir}" if data_dir is not None else "")
+            )
+        if left is not None and left.paused and not stop_reason(config, history, now.steps_done):
+            reason = f"{left.paused} {now.describe(steps)} ({now.steps_done} steps done)"
+            if checkpoint is not None:
+                reason += ", checkpoint committed"
+                checkpoint.publish(model, now, history, f"{reason}; resume with: {resume}")
+            else:
+                reason += "; nothing was saved (no out_dir)"
+            raise RunPaused(reason, resume or "", stop.name)
+        if protocol.out_of_time and not stop_reason(config, history, now.steps_done):
             paused = (
                 f"time budget of {max_minutes} minute(s) reached after epoch {completed} of {config.epochs}"
             )
             if out_dir is not None:
-                paused += (
-                    f"; resume with: tfp-vae train --config {Path(out_dir) / runs.CONFIG_FILE} "
-                    f"--out {out_dir} --max-minutes {max_minutes}"
-                )
+                paused += f"; resume with: {resume}"
             if verbose:
                 print(paused)
         if checkpoint is not None and not finished:
             # Again after fit: a callback may have changed the weights at the end or stopped
             # training early.
-            checkpoint.publish(model, completed, history, paused)
+            checkpoint.publish(model, now, history, paused)
         best = best_epoch(config, history) if config.early_stopping_patience else None
         if best is not None and best + 1 != completed:  # return the best weights, as saved
             if protocol.best_epoch == best:
