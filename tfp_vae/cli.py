@@ -218,17 +218,21 @@ def trained_sentence(out, config: VAEConfig, history: dict) -> str:
     """What `train` did, where, why it stopped and the command to run next, in one sentence."""
     status = _read_json(Path(out) / "status.json")  # training.checkpoint.STATUS_FILE
     done = len(history.get("loss", []))
-    state, reason = status.get("state"), status.get("reason") or f"{done} of {config.epochs} epochs done"
+    if config.max_steps:  # a step budget replaces the epochs as the run's length
+        length, longer = f"{status.get('steps_done', 0)} of {config.max_steps} steps", "--max-steps"
+    else:
+        length, longer = f"{done} of {config.epochs} epochs", "--epochs"
+    state, reason = status.get("state"), status.get("reason") or f"{length} done"
     if "val_nll" in history and done:
         split = "validation" if config.validation_examples else "test"
         reached = f" ({split} -ELBO {history['val_nll'][-1] + history['val_kl'][-1]:.2f} nats per example)"
     else:
         reached = ""
     if state == "paused":  # the reason names the command that resumes it
-        return f"Trained {done} of {config.epochs} epochs into {out}{reached}; paused: {reason}."
+        return f"Trained {length} into {out}{reached}; paused: {reason}."
     return (
-        f"Trained {done} of {config.epochs} epochs into {out}{reached}; stopped: {reason}. "
-        f"Next: tfp-vae evaluate {out} (or train further with a larger --epochs)"
+        f"Trained {length} into {out}{reached}; stopped: {reason}. "
+        f"Next: tfp-vae evaluate {out} (or train further with a larger {longer})"
     )
 
 

@@ -153,7 +153,7 @@ def test_max_steps_stops_mid_epoch_and_resumes_to_exactly_that_many(tmp_path, da
     assert status["state"] == "complete" and status["steps_done"] == 700
     assert status["epochs_done"] == 1 and status["step_in_epoch"] == 60
     assert status["reason"] == "completed max_steps = 700 optimizer steps (1 whole epoch(s))"
-    assert "trained 1 of 2 epoch(s)" in straight.stdout
+    assert "Trained 700 of 700 steps into" in straight.stdout and "a larger --max-steps" in straight.stdout
     assert len(tfp_vae.load_history(tmp_path / "straight")["loss"]) == 1
     # Stopped by its time budget after epoch 1, then resumed: the same 700 steps, bit for bit.
     out = tmp_path / "sliced"

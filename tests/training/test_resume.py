@@ -229,10 +229,26 @@ def test_a_finished_run_trains_further_with_more_epochs_as_one_longer_run(tmp_pa
     for name in expected:
         np.testing.assert_array_equal(saved[name], expected[name], err_msg=name)
     tfp_vae.load(tmp_path / "grown")  # its weights file and config.json still belong together
-    with pytest.raises(RunDirError, match=r"epochs: 3 -> 2\).*only epochs may change, and only grow"):
+    with pytest.raises(RunDirError, match=r"epochs: 3 -> 2\).*only epochs or max_steps may change"):
         tfp_vae.train(cfg.replace(epochs=2), tmp_path / "grown", data=data, verbose=0)
     with pytest.raises(RunDirError, match=r"\(beta: 1\.0 -> 2\.0, epochs: 3 -> 4\)"):
         tfp_vae.train(cfg.replace(epochs=4, beta=2.0), tmp_path / "grown", data=data, verbose=0)
+
+
+def test_a_finished_run_trains_further_with_a_larger_step_budget_as_one_longer_run(tmp_path):
+    """max_steps=12 (two epochs of 6 steps), then max_steps=18 into the same directory, gives the
+    weights and history of 18 steps at once, bit for bit, and config.json records the new budget.
+    (The budgets end on block boundaries: an epoch here is one block.)"""
+    data = ((grey_images(60), None), (grey_images(10, seed=1), None))
+    cfg = VAEConfig(epochs=10, max_steps=18, batch_size=10, hidden_units=(8,), binarize="dynamic", seed=5)
+    whole, whole_history = tfp_vae.train(cfg, tmp_path / "whole", data=data, verbose=0)
+    tfp_vae.train(cfg.replace(max_steps=12), tmp_path / "grown", data=data, verbose=0)
+    assert _status(tmp_path / "grown")["state"] == "complete"
+    grown, grown_history = tfp_vae.train(cfg, tmp_path / "grown", data=data, verbose=0)
+    assert tfp_vae.load_config(tmp_path / "grown").max_steps == 18
+    assert grown_history == whole_history and len(grown_history["loss"]) == 3
+    for a, b in zip(grown.get_weights(), whole.get_weights()):
+        np.testing.assert_array_equal(a, b)
 
 
 def test_rerun_with_another_config_is_an_error(uninterrupted):

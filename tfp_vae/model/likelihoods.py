@@ -228,9 +228,8 @@ class DiscretizedLogisticMixture(tfd.Distribution):
     (the stock one six or more, with its own branches), and gives finite gradients everywhere.
     QuantizedDistribution has no mean either (reconstructions plot it).
 
-    Args:
-      logits, loc, scale: [..., K] (batch [...]): mixture logits, and each logistic's location and
-        scale on the [-1, 1] scale (scale > 0).
+    logits, loc, scale: [..., K] (batch [...]): the mixture's logits over its K components, and
+    each logistic's location and scale (> 0) on the [-1, 1] scale of the grey levels.
     Event: scalar, a grey level (float, integer-valued) in 0..255.
     """
 

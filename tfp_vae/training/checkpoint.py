@@ -145,7 +145,7 @@ class RunCheckpoint:
                 raise RunDirError(
                     f"{self.run_dir} holds a run with another config "
                     f"({runs.config_differences(saved, config)}). Rerun with the flags it was trained "
-                    f"with to resume it (only {', '.join(runs.MAY_GROW)} may change, and only grow, "
+                    f"with to resume it (only {' or '.join(runs.MAY_GROW)} may change, and only grow, "
                     "to train it further), or train into a new --out directory."
                 )
 

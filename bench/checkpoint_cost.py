@@ -1,7 +1,7 @@
 """The cost of timed checkpoints: seconds per commit, and per hour of training at the default
 `checkpoint_minutes` = 10 (six commits an hour).
 
-    python benchmarks/checkpoint_cost.py [--repeats 5]
+    python bench/checkpoint_cost.py [--repeats 5]
 
 One commit is what `train` does at a block's end: the tf.train.Checkpoint (weights, Adam's
 moments, the random generator, the running metrics), its SHA-256 manifest, fsyncs and renames,
