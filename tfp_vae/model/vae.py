@@ -77,7 +77,7 @@ class VAE(tf_keras.Model):
         self.sampler = tf.random.Generator.from_seed(config.seed)
         # Compiled step functions by (method name, XLA or not) (see `_compiled`); a plain dict
         # Keras does not track.
-        object.__setattr__(self, "_xla_functions", {})
+        object.__setattr__(self, "_step_functions", {})
         # The prior of the running `one_prior`, per thread: tf.distribute runs replicas in threads.
         object.__setattr__(self, "_one_prior", threading.local())
         # Steps per epoch of the running `fit`, for the per-step KL schedule; set by its callback,
@@ -241,9 +241,9 @@ class VAE(tf_keras.Model):
         else a plain graph of TensorFlow's kernels (oneDNN). Both compute the same arithmetic;
         random draws are stateless ops with explicit seeds either way."""
         xla = ENCODERS.fact(self.config.encoder, "xla") if xla is None else xla
-        if (name, xla) not in self._xla_functions:
-            self._xla_functions[name, xla] = tf.function(getattr(self, name), jit_compile=xla)
-        return self._xla_functions[name, xla]
+        if (name, xla) not in self._step_functions:
+            self._step_functions[name, xla] = tf.function(getattr(self, name), jit_compile=xla)
+        return self._step_functions[name, xla]
 
     def update(self, x: tf.Tensor, loss_and_gradients: Callable | None = None) -> dict[str, tf.Tensor]:
         """One training step on images x: gradients (by `loss_and_gradients`, default
