@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import tfp_vae
-from tfp_vae.data import dsprites
+from tfp_vae.data import dsprites, streamed
 from tfp_vae.errors import DataError
 
 
@@ -112,7 +112,20 @@ def test_dsprites_as_a_training_data_set():
     assert x.shape == (10_368, 64, 64, 1) and xt.shape == (1_152, 64, 64, 1)
     assert x.dtype == np.float32 and set(np.unique(xt)) == {0.0, 1.0}
     assert set(np.unique(y)) == {0, 1, 2} and len(yt) == len(xt)  # labels: the shape class
-    with pytest.raises(DataError, match="--train-examples"):
-        tfp_vae.load_dataset("dsprites")  # 737,280 float images would not fit: asks for a subset
     (x, _), (xt, _) = tfp_vae.load_dataset("dsprites", test_fraction=0.001, train_examples=50)
     assert x.shape == (50, 64, 64, 1) and len(xt) == 737
+
+
+def test_a_training_split_too_large_for_floats_is_scaled_on_access(monkeypatch):
+    """Full dSprites (12 GB as float32) stays uint8; here a small grid under a lowered bound."""
+    eager = tfp_vae.load_dataset("dsprites_small", "beta", test_fraction=0.1)
+    monkeypatch.setattr(streamed, "MAX_FLOAT_BYTES", 1 << 20)
+    (x, y), (xt, _) = tfp_vae.load_dataset("dsprites_small", "beta", test_fraction=0.1)
+    assert isinstance(x, streamed.ScaledImages) and x.raw.dtype == np.uint8 and isinstance(xt, np.ndarray)
+    assert x.shape == eager[0][0].shape and len(x) == len(y)
+    pick = np.array([5, 0, 10_000])
+    np.testing.assert_array_equal(x[pick], eager[0][0][pick])  # the same floats, bit for bit
+    np.testing.assert_array_equal(np.asarray(x[-3:]), eager[0][0][-3:])
+    assert isinstance(x[:100], streamed.ScaledImages) and len(x[:100]) == 100
+    with pytest.raises(DataError, match="binarize='static'"):
+        tfp_vae.load_dataset("dsprites_small", "bernoulli", binarize="static", test_fraction=0.1)

@@ -10,12 +10,14 @@ Needs the data set's files (tests/data/test_idx.py makes the same calls):
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import numpy as np
 
 from tfp_vae.data.idx import Splits
 from tfp_vae.data.pixels import binarize_images, scale_images
 from tfp_vae.data.sources import load_raw
+from tfp_vae.data.streamed import ScaledImages, maybe_streamed
 from tfp_vae.errors import DataError
 
 
@@ -62,10 +64,20 @@ def _check_binarize(binarize, likelihood):
 def prepare(loaded, likelihood: str = "bernoulli", binarize: str | None = None, seed: int = 0) -> Splits:
     """A source's raw images (`tfp_vae.data.sources.Loaded`) -> ((x, y), (x_test, y_test)) as in
     `load_dataset`: uint8 scaled for `likelihood`, floats in [0, 1] kept (the family's support is
-    checked when training), then binarized as asked."""
+    checked when training), then binarized as asked. Training images whose float32 copy would
+    exceed `tfp_vae.data.streamed.MAX_FLOAT_BYTES` (full dSprites) come as `ScaledImages`,
+    scaled on access."""
     _check_binarize(binarize, likelihood)
-    x, xt = (scale_images(a, likelihood) if a.dtype == np.uint8 else a for a in (loaded.x, loaded.x_test))
+    # x: float32 [N, H, W, C], or `ScaledImages` standing for it (typed Any: both index alike)
+    x: Any = maybe_streamed(loaded.x, likelihood) if loaded.x.dtype == np.uint8 else loaded.x
+    xt = scale_images(loaded.x_test, likelihood) if loaded.x_test.dtype == np.uint8 else loaded.x_test
     if binarize == "static":
+        if isinstance(x, ScaledImages):
+            raise DataError(
+                f"binarize='static' binarizes every training image once, but these {len(x):,} images "
+                "would take more than 2 GB as floats; use binarize='dynamic' (redrawn every step) or "
+                "fewer --train-examples."
+            )
         x = binarize_images(x, seed)
     if binarize is not None:
         xt = binarize_images(xt, seed + 1)

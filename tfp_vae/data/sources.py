@@ -41,7 +41,6 @@ from tfp_vae.registry import Registry
 SPLIT_SEED = 0
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
 ARRAY_EXTENSIONS = (".npz", ".npy")
-MAX_FLOAT_BYTES = 2 << 30  # refuse to materialise more than this as float32 images
 DSPRITES_NAMES = {"dsprites": "full", "dsprites_small": "small"}
 
 
@@ -150,14 +149,6 @@ def _load_dsprites(dataset, *, test_fraction, input_shape, train_examples, **_):
     ds = load_dsprites(DSPRITES_NAMES[dataset])
     train, test = held_out(len(ds), test_fraction, dataset)
     train = train[:train_examples] if train_examples else train
-    need = (len(train) + len(test)) * 64 * 64 * 4
-    if need > MAX_FLOAT_BYTES:
-        raise DataError(
-            f"{dataset}: {len(train)} training and {len(test)} test images would take "
-            f"{need / 2**30:.1f} GB as floats; set --train-examples (e.g. 100000) and a smaller "
-            "--test-fraction (e.g. 0.01), or use dataset='dsprites_small'. For metrics on the whole "
-            "grid, render batches with tfp_vae.load_dsprites(...).images(indices)."
-        )
     x, xt = ds.images(train), ds.images(test)
     _check_shape(x, input_shape, dataset, resizable=False)
     record = {"variant": ds.variant, "sha256": hashlib.sha256(base_masks().tobytes()).hexdigest()}

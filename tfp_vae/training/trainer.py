@@ -30,6 +30,7 @@ from tfp_vae.config import VAEConfig
 from tfp_vae.data.idx import Splits
 from tfp_vae.data.load import prepare
 from tfp_vae.data.pixels import binarize_images, check_images, check_labels
+from tfp_vae.data.streamed import ScaledImages
 from tfp_vae.errors import ConfigError, RunDirError, RunPaused
 from tfp_vae.evaluation.elbo import posterior_means
 from tfp_vae.model.priors import start_prior
@@ -124,7 +125,9 @@ def train(
     (x, y), (x_test, y_test) = data
     if config.train_examples:
         x, y = x[: config.train_examples], (None if y is None else y[: config.train_examples])
-    check_training_images(x, config)
+    # Streamed images (`ScaledImages`) are uint8 scaled by the family's own scaling, so inside its
+    # support by construction: their shape and the config are checked on the first images.
+    check_training_images(np.asarray(x[:256]) if isinstance(x, ScaledImages) else x, config)
     check_images(x_test, config.input_shape, config.likelihood)
     for images, labels, split in ((x, y, "training"), (x_test, y_test, "test")):
         check_labels(labels, images, f"{split} labels")
@@ -134,6 +137,11 @@ def train(
     # workers of a multi-worker run save collectively, so they commit at epoch ends (and at
     # max_steps, where they all are at once) only.
     alone = worker_task(chosen) is None
+    if isinstance(x, ScaledImages) and not alone:
+        raise ConfigError(
+            f"{len(x):,} training images too large to hold as floats are streamed through NumPy, which "
+            "a multi-worker strategy cannot distribute; train on one machine or set train_examples."
+        )
     checkpoint = None
     if out_dir is not None:
         sub = worker_subdir(chosen)
@@ -272,7 +280,7 @@ def validation_split(config: VAEConfig, x, x_test):
             f"VAEConfig.validation_examples={n}: must be smaller than the {len(x)} training images "
             "(after train_examples); lower validation_examples or train on more images."
         )
-    x, x_val = x[:-n], x[-n:]
+    x, x_val = x[:-n], np.asarray(x[-n:])  # floats even when x is streamed (`ScaledImages`)
     if config.binarize == "dynamic":  # "static" images are binary already
         x_val = binarize_images(x_val, config.seed + 2)
     return x, x_val
