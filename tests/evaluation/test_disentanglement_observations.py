@@ -21,6 +21,19 @@ class GridData:
         return classes.astype(np.uint8)[:, None, None, :]
 
 
+class CountingGrid(GridData):
+    """GridData counting the images it renders."""
+
+    rendered = 0
+
+    def __len__(self):
+        return int(np.prod(SIZES))
+
+    def images(self, indices):
+        self.rendered += len(indices)
+        return super().images(indices)
+
+
 class Counting:
     """A deterministic representation that counts the images it is given."""
 
@@ -70,3 +83,20 @@ def test_compiled_means_of_a_bfloat16_model_run_in_float32():
     bfloat16 = model.encoder(x, training=False).mean().numpy()
     np.testing.assert_allclose(codes, float32, rtol=1e-6, atol=1e-6)
     assert np.abs(codes - bfloat16).max() > 1e-4  # the training arithmetic is visibly coarser
+
+
+def test_a_compiled_encoder_remembers_the_codes_of_the_grid_images_it_has_made():
+    import tfp_vae
+
+    model = tfp_vae.build_vae(tfp_vae.VAEConfig(latent_dim=2, input_shape=(1, 1, 3), hidden_units=(4,)))
+    ds, encode = CountingGrid(), dis.representation(model)  # suite.model_metrics shares one per evaluation
+    first = observations.encode_indices(encode, ds, [0, 1, 2, 2])
+    assert ds.rendered == 3
+    second = observations.encode_indices(encode, ds, [2, 3, 0, 5])
+    assert ds.rendered == 5  # only 3 and 5 were new
+    np.testing.assert_array_equal(second[[0, 2]], first[[2, 0]])
+    fresh = observations.encode_indices(dis.representation(model), CountingGrid(), [2, 3, 0, 5])
+    np.testing.assert_array_equal(second, fresh)  # remembered codes are the codes
+    told = []
+    observations.encode_indices(encode, ds, [5, 5, 3], told.append)
+    assert ds.rendered == 5 and told == [3]
