@@ -1,6 +1,6 @@
 """Timings of the six disentanglement metrics at disentanglement_lib's sizes on full dSprites.
 
-    python bench/metrics.py                        # the reference model, untrained; ~5 min quiet
+    python bench/metrics.py                        # the reference model, untrained; ~6 min quiet
     python bench/metrics.py --only dci factor_vae  # the two groups with targets
     python bench/metrics.py --run-dir runs/b4      # a trained run's encoder (posterior means)
     python bench/metrics.py --quick                # a smoke test at small sizes (~1 min)
@@ -8,12 +8,12 @@
 The model: a trained run, or else the reference β-VAE (experiments/dsprites_beta_vae.json: conv
 32-32-64-64, 4x4 kernels, stride 2, ReLU; dense 256; z = 10; Locatello et al. 2019) at its initial
 weights, encoded exactly as `tfp-vae evaluate` does (`observations.compiled_means`: the float32
-encoder in one plain tf.function graph, 1,024 images per call). The encoder's cost does not depend
-on the weights; the trees of DCI depend on the codes a little (a collapsed latent still sorts
-like any other), so quote a trained run's figure beside this one. Untrained codes have sd well
-below the FactorVAE score's 0.05 pruning threshold, which would end the score after its first
-10,000 images, so they are divided by their sd over 2,000 images: the score then runs its full
-course.
+encoder in one plain tf.function graph, 1,024 images per call; each distinct image once). The
+encoder's cost does not depend on the weights; the trees of DCI depend on the codes a little (a
+collapsed latent still sorts like any other), so quote a trained run's figure beside this one.
+Untrained codes have sd well below the FactorVAE score's 0.05 pruning threshold, which would end
+the score after its first 10,000 images, so the means are scaled to unit sd over 2,000 images
+(in the last layer's weights): the score then runs its full course.
 
 Prints, per group, the wall and CPU seconds (this process's threads together; CPU seconds are
 less disturbed by other jobs), the cores used (CPU / wall), the CPU seconds divided by the
@@ -41,20 +41,25 @@ REFERENCE = "experiments/dsprites_beta_vae.json"
 QUICK = {"points": (1000, 500), "votes": (300, 150)}
 
 
-def reference_encoder(seed: int = 0):
-    """uint8 images [n, 64, 64, 1] -> float64 [n, 10]: the reference model's posterior means at
-    its initial weights (`compiled_means`, as `tfp-vae evaluate` runs it), each latent divided by
-    its sd over 2,000 random images (see the module doc)."""
+def reference_model(seed: int = 0):
+    """The reference model (REFERENCE) at its initial weights, its posterior means scaled to unit
+    sd over 2,000 random images (the loc columns of its last layer divided by their sd; see the
+    module doc)."""
     from pathlib import Path  # the model loads only once the benchmark runs
 
     from tfp_vae.config import VAEConfig
     from tfp_vae.model.vae import build_vae
 
     config = VAEConfig.from_json((Path(__file__).parent.parent / REFERENCE).read_text())
-    means = observations.compiled_means(build_vae(config.replace(seed=seed)))
+    model = build_vae(config.replace(seed=seed))
     sample = dis.factor_data("dsprites").images(np.random.default_rng(seed).integers(737_280, size=2000))
-    scale = np.std(means(sample), axis=0) + 1e-12
-    return lambda images: means(images) / scale
+    sd = np.std(observations.compiled_means(model)(sample), axis=0) + 1e-12
+    last = model.encoder.get_layer("posterior_params")  # [loc (latent_dim), scale_tril] parameters
+    kernel, bias = last.get_weights()
+    kernel[:, : len(sd)] /= sd
+    bias[: len(sd)] /= sd
+    last.set_weights([kernel, bias])
+    return model
 
 
 def load_avg() -> str:
@@ -87,11 +92,14 @@ def main() -> None:
     if args.run_dir:
         from tfp_vae.runs import files as runs  # TensorFlow: only when a run is given
 
-        encode = dis.representation(runs.load(args.run_dir))
+        vae = runs.load(args.run_dir)
         model = f"run {args.run_dir}"
     else:
-        encode = reference_encoder()
+        vae = reference_model()
         model = f"{REFERENCE} at its initial weights"
+    # A fresh representation per group: each group's figure is its cost alone (as after a
+    # resume). In one evaluation the groups share the codes of the grid images (`CompiledMeans`).
+    encode = dis.representation(vae)
 
     # Throughputs of the two stages of encoding, on 16,384 distinct images.
     sample = np.random.default_rng(0).choice(len(ds), size=16_384, replace=False)
@@ -115,7 +123,8 @@ def main() -> None:
     if any(g in CODE_GROUPS for g in args.only):
         start, start_cpu = time.perf_counter(), time.process_time()
         indices = rng.integers(len(ds), size=num_train + num_test)
-        codes, factors = observations.encode_indices(encode, ds, indices), ds.factors(indices)
+        codes = observations.encode_indices(dis.representation(vae), ds, indices)
+        factors = ds.factors(indices)
         seconds["points (encode)"] = time.perf_counter() - start
         cpu["points (encode)"] = time.process_time() - start_cpu
     for group in args.only:
@@ -124,7 +133,7 @@ def main() -> None:
         if group in CODE_GROUPS:
             scores = CODE_GROUPS[group](codes, factors, num_train, num_test, 0)
         else:
-            scores = IMAGE_GROUPS[group](encode, ds, votes, 0, None)
+            scores = IMAGE_GROUPS[group](dis.representation(vae), ds, votes, 0, None)
         seconds[group] = time.perf_counter() - start
         cpu[group] = time.process_time() - start_cpu
         figures = ", ".join(f"{k} {v:.3f}" for k, v in scores.items())
@@ -145,9 +154,9 @@ def main() -> None:
         limit = TARGETS.get(group) if full else None
         verdict = "" if limit is None else f"< {limit:.0f} s: {'met' if wall < limit else 'not met'}"
         if limit is not None and wall >= limit and cpu[group] / n < limit:
-            verdict += f" (a quiet machine: about {cpu[group] / n:.0f} s, met)"
+            verdict += f" here; CPU s / {n} cores = {cpu[group] / n:.0f} s: met on a quiet machine"
         elif limit is not None and wall >= limit:
-            verdict += f" (even a quiet machine needs about {cpu[group] / n:.0f} s)"
+            verdict += f"; CPU s / {n} cores = {cpu[group] / n:.0f} s: not met even on a quiet machine"
         used = cpu[group] / wall
         print(f"{group:<16}{wall:>8.1f}{cpu[group]:>9.1f}{used:>7.2f}{cpu[group] / n:>8.1f}  {verdict}")
 
