@@ -95,12 +95,14 @@ class CompiledMeans:
             ]
         )
 
-    def memo(self, ds) -> GridMemo | None:
-        """The memo of grid `ds`, or None for a grid of more than MEMO_IMAGES images."""
-        if len(ds) > MEMO_IMAGES:
+    def memo(self, ds, indices: np.ndarray) -> GridMemo | None:
+        """The memo of grid `ds` (its size the product of its factor_sizes), or None for a grid of
+        more than MEMO_IMAGES images or sorted `indices` outside it (`ds.images` then names them)."""
+        size = int(np.prod(getattr(ds, "factor_sizes", None) or [MEMO_IMAGES + 1]))
+        if size > MEMO_IMAGES or (len(indices) and (indices[0] < 0 or indices[-1] >= size)):
             return None
         if id(ds) not in self._memos:  # ds is held beside it, so its id is not reused meanwhile
-            self._memos[id(ds)] = (ds, GridMemo(len(ds)))
+            self._memos[id(ds)] = (ds, GridMemo(size))
         return self._memos[id(ds)][1]
 
 
@@ -131,7 +133,7 @@ def encode_indices(encode: Representation, ds, indices: np.ndarray, progress: Pr
     if flat.size == 0:
         raise DataError("no images to encode: indices is empty.")
     distinct, inverse = np.unique(flat, return_inverse=True)  # sorted distinct indices
-    memo = encode.memo(ds) if isinstance(encode, CompiledMeans) else None
+    memo = encode.memo(ds, distinct) if isinstance(encode, CompiledMeans) else None
     todo = distinct if memo is None else memo.missing(distinct)
     parts, told = [], 0
     for i in range(0, len(todo), ENCODE_BATCH):
