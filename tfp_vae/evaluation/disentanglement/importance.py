@@ -10,14 +10,15 @@ informativeness = the mean test *accuracy* over factors (disentanglement_lib's
 5,000 test points.
 
 Speed: the trees are the whole cost: 100 stages x (3 + 6 + 40 + 32 + 32) classes = 11,300 trees on
-full dSprites, each about 27 CPU ms at 10,000 points (93% of it in scikit-learn's tree builder,
-which sorts the node's samples on every feature and releases the GIL), some 300 CPU seconds in
-all. The factors' ensembles are independent, so they fit in threads, largest factor first; each
-ensemble is exactly the one a serial fit gives. One thread per core would leave a core idle at
-the end (on two cores the best split of the five fits is 40 + 6 + 3 against 32 + 32 classes, 64
-of 113 on the longer side); `workers` defaults to one more than the cores, so the cores share the
-last fits and finish together (about 57.5 of 113, against the ideal 56.5). On two cores DCI
-therefore takes at least half its CPU seconds, about 150 s on a quiet machine.
+full dSprites, each 27-30 CPU ms at 10,000 points (93% of it in scikit-learn's tree builder,
+which sorts the node's samples on every feature and releases the GIL; the boosting loop's Python
+is about 5%), some 300-330 CPU seconds in all. The factors' ensembles are independent, so they
+fit in threads, largest factor first; each ensemble is exactly the one a serial fit gives. One
+thread per core would leave a core idle at the end (on two cores the best split of the five fits
+is 40 + 6 + 3 against 32 + 32 classes, 64 of 113 on the longer side); `workers` defaults to one
+more than the cores, so the cores share the last fits and finish together (about 57.5 of 113,
+against the ideal 56.5). On two cores DCI therefore takes at least half its CPU seconds, about
+150 s on a quiet machine.
 """
 
 from __future__ import annotations
