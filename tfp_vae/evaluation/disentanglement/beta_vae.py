@@ -4,8 +4,9 @@ Each point fixes one random factor k and draws two batches of 64 random images t
 class of factor k (all other factors drawn independently); its feature is the mean over the batch
 of |z(x1) - z(x2)| [d] (posterior means) and its label k. A `LogisticRegression` (scikit-learn's
 defaults) trained on 10,000 points predicts k; the score is its accuracy on 5,000 fresh points
-(chance: about 1 / num_factors). That is 15,000 x 2 x 64 = 1,920,000 images rendered and encoded,
-twice the FactorVAE score's.
+(chance: about 1 / num_factors). That is 15,000 x 2 x 64 = 1,920,000 images drawn, twice the
+FactorVAE score's; each distinct one is rendered and encoded once (about 680,000 on full dSprites;
+`observations.encode_indices`).
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ import numpy as np
 from tfp_vae.errors import DataError
 from tfp_vae.evaluation.disentanglement.checks import Seed, count, int_seed
 from tfp_vae.evaluation.disentanglement.observations import (
-    ENCODE_BATCH,
     Progress,
     encode_indices,
     factor_grid,
@@ -39,24 +39,28 @@ def beta_vae_images(num_train, num_eval, batch_size=BETA_VAE_BATCH) -> int:
     return (num_train + num_eval) * 2 * batch_size
 
 
-def beta_vae_points(encode, ds, num, batch, rng, progress: Progress = None):
-    """(features float [num, d], labels int [num]): per point, the fixed factor and the mean
-    absolute difference of the codes of its two batches."""
-    sizes = factor_grid(ds)
+def _draw_points(sizes, num, batch, rng) -> tuple[np.ndarray, np.ndarray]:
+    """(grid indices int [2, num, batch], labels int [num]): per point a random fixed factor and
+    two batches of random images that share its class."""
     labels = rng.integers(len(sizes), size=num)
     first = rng.integers(0, sizes, size=(num, batch, len(sizes)))
     second = rng.integers(0, sizes, size=(num, batch, len(sizes)))
     rows = np.arange(num)
     second[rows, :, labels] = first[rows, :, labels]
-    per_call = max(1, ENCODE_BATCH // (2 * batch))
-    features = []
-    for start in range(0, num, per_call):
-        part = slice(start, start + per_call)
-        pairs = np.stack([first[part], second[part]])  # [2, points, batch, K]
-        indices = np.ravel_multi_index(np.moveaxis(pairs, -1, 0), sizes)  # [2, points, batch]
-        codes = encode_indices(encode, ds, indices, progress)  # [2, points, batch, d]
-        features.append(np.mean(np.abs(codes[0] - codes[1]), axis=1))
-    return np.concatenate(features), labels
+    pairs = np.stack([first, second])  # [2, num, batch, K]
+    return np.ravel_multi_index(np.moveaxis(pairs, -1, 0), sizes), labels
+
+
+def _features(codes) -> np.ndarray:
+    """float [num, d]: the mean over a batch of |z(x1) - z(x2)|, from codes [2, num, batch, d]."""
+    return np.mean(np.abs(codes[0] - codes[1]), axis=1)
+
+
+def beta_vae_points(encode, ds, num, batch, rng, progress: Progress = None):
+    """(features float [num, d], labels int [num]): per point, the fixed factor and the mean
+    absolute difference of the codes of its two batches."""
+    indices, labels = _draw_points(factor_grid(ds), num, batch, rng)
+    return _features(encode_indices(encode, ds, indices, progress)), labels
 
 
 def beta_vae_score(
@@ -79,17 +83,21 @@ def beta_vae_score(
     from sklearn.linear_model import LogisticRegression  # scikit-learn loads when a metric first runs
 
     encode = representation(model)
-    factor_grid(ds)
+    sizes = factor_grid(ds)
     num_train, num_eval = count(num_train, "num_train"), count(num_eval, "num_eval")
     batch_size = count(batch_size, "batch_size")
     rng = np.random.default_rng(seed)
     random_state = int_seed(rng)
-    train_x, train_y = beta_vae_points(encode, ds, num_train, batch_size, rng, progress)
+    # Both sets of points drawn first (in the order of the reference), then encoded together:
+    # each distinct image once (`encode_indices`).
+    train_indices, train_y = _draw_points(sizes, num_train, batch_size, rng)
     if len(np.unique(train_y)) < 2:
         raise DataError(f"num_train={num_train} points fixed one factor only; pass more training points.")
+    eval_indices, eval_y = _draw_points(sizes, num_eval, batch_size, rng)
+    codes = encode_indices(encode, ds, np.concatenate([train_indices, eval_indices], axis=1), progress)
+    train_x, eval_x = _features(codes[:, :num_train]), _features(codes[:, num_train:])
     with warnings.catch_warnings():
         # lbfgs may stop at its default 100 iterations; the reference keeps that cap, as we do.
         warnings.simplefilter("ignore", ConvergenceWarning)
         classifier = LogisticRegression(random_state=random_state).fit(train_x, train_y)
-    eval_x, eval_y = beta_vae_points(encode, ds, num_eval, batch_size, rng, progress)
     return float(np.mean(classifier.predict(eval_x) == eval_y))
