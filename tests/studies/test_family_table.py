@@ -9,7 +9,7 @@ import pytest
 from matplotlib.figure import Figure
 
 import tfp_vae
-from tfp_vae import RunDirError, VAEConfig
+from tfp_vae import RunDirError, VAEConfig, plots
 from tfp_vae.plots import bits_per_dim_ranking
 from tfp_vae.runs.files import save_config, save_history
 from tfp_vae.studies import family_table
@@ -170,3 +170,11 @@ def test_samples_and_reconstructions_show_every_family_as_grey_level_over_255():
         assert all(0.05 < m.mean() < 0.95 for m in means), [m.mean() for m in means]
     original = np.asarray(tfp_vae.compare_reconstructions(models, raw, n=4).axes[0].images[0].get_array())
     np.testing.assert_allclose(original, raw[0, ..., 0] / 255.0, rtol=1e-6)
+    # and a run's own pictures (`tfp-vae plot`): data, reconstructions, samples
+    levels = tfp_vae.scale_images(raw, "discretized_logistic")
+    fig = plots.reconstructions(models["discretized_logistic"], levels)
+    data, mean = (np.asarray(fig.axes[i].images[0].get_array()) for i in (0, 4))
+    np.testing.assert_allclose(data, raw[0, ..., 0] / 255.0, rtol=1e-6)
+    assert 0.05 < mean.mean() < 0.95
+    fig = plots.prior_samples(models["discretized_logistic"], n=4)
+    assert all(0.05 < np.asarray(ax.images[0].get_array()).mean() < 0.95 for ax in fig.axes if ax.images)
