@@ -122,6 +122,10 @@ def test_runs_that_cannot_be_ranked_are_errors_naming_the_fix(tmp_path):
         family_table([beta, normal])
     with pytest.raises(RunDirError, match=r"more than one run of \['beta'\]"):
         family_table([beta, beta])
+    save_config(VAEConfig(likelihood="normal", dataset="mnist"), normal)
+    (normal / "metrics.json").write_text((beta / "metrics.json").read_text())
+    with pytest.raises(RunDirError, match="different data sets"):
+        family_table([beta, normal])
 
 
 def test_the_figure_ranks_the_families_and_shows_the_bernoulli_on_its_own_axis(four):

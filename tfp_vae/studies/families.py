@@ -45,6 +45,7 @@ COLUMNS = (
     "bits_per_dim_se",
     "kind",
     "data",
+    "dataset",
     "epochs",
     "best_epoch",
     "seconds_per_epoch",
@@ -68,6 +69,7 @@ def family_table(run_dirs: Sequence[str | os.PathLike]) -> tuple[pd.DataFrame, p
                         logistic) or "bound" (the dequantization IWAE bound of a density, an
                         upper bound on the bits); metrics.json's own words for anything else
       data              what the figure is of: "8-bit images", or another data set (apart)
+      dataset           `config.dataset`, one for all the ranked runs
       epochs            epochs trained (history); best_epoch the one whose weights were kept
                         (status.json, with early stopping; else the last)
       seconds_per_epoch the median wall seconds of an epoch (training and validation), from
@@ -81,8 +83,8 @@ def family_table(run_dirs: Sequence[str | os.PathLike]) -> tuple[pd.DataFrame, p
     `ranked` holds the runs whose bits_per_dim is of the 8-bit images, sorted best first; `apart`
     the others (the Bernoulli's binarized images), in the order given. Raises `RunDirError`
     for a directory that is not a run or was not evaluated, naming the command that evaluates
-    it, and when the ranked runs were evaluated on different numbers of test images (a ranking
-    compares the same test images).
+    it, and when the ranked runs are of different data sets or were evaluated on different
+    numbers of test images (a ranking compares the same test images).
     """
     import pandas as pd  # pandas loads when a table is first made
 
@@ -100,6 +102,12 @@ def family_table(run_dirs: Sequence[str | os.PathLike]) -> tuple[pd.DataFrame, p
     table = pd.DataFrame(rows).set_index("family")
     ranked = table[table["data"] == EIGHT_BIT].sort_values("bits_per_dim")
     apart = table[table["data"] != EIGHT_BIT].copy()
+    datasets = set(ranked["dataset"])
+    if len(datasets) > 1:
+        raise RunDirError(
+            f"family_table: the 8-bit runs are of different data sets ({dict(ranked['dataset'])}); "
+            "rank runs of one data set."
+        )
     sizes = set(ranked["test_images"])
     if len(sizes) > 1:
         raise RunDirError(
@@ -141,6 +149,7 @@ def _row(run_dir: Path) -> dict[str, Any]:
     kind = metrics.get("bits_per_dim_kind")
     return {
         "family": config.likelihood,
+        "dataset": config.dataset,
         "bits_per_dim": float(metrics["bits_per_dim"]),
         "bits_per_dim_se": metrics.get("bits_per_dim_standard_error"),
         "kind": KINDS.get(kind, kind),
