@@ -9,6 +9,13 @@ traces and compiles), and that scaled to the configs' 50,000 training images (60
 
     TFP_VAE_DATA_DIR=../shared/fashion-mnist python bench/families.py            # ~5 min on 2 idle cores
     TFP_VAE_DATA_DIR=../shared/fashion-mnist python bench/families.py --rounds 1 --train 2000
+
+With `--evaluate K` it times `tfp-vae evaluate`'s work instead: the IWAE with K importance samples
+(`tfp_vae.evaluate`, bits per dimension included) of each family's (untrained: the cost does not
+depend on the weights) model on the first `--test` test images, after one warm-up call on a
+batch, scaled to the 10,000 test images:
+
+    TFP_VAE_DATA_DIR=../shared/fashion-mnist python bench/families.py --evaluate 1000 --test 200 --rounds 1
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ from pathlib import Path
 
 FAMILIES = Path(__file__).resolve().parents[1] / "experiments" / "families"
 FULL_TRAIN = 50_000
+FULL_TEST = 10_000
 
 
 def one(family: str, train: int, epochs: int) -> dict:
@@ -47,6 +55,23 @@ def one(family: str, train: int, epochs: int) -> dict:
     return {"family": family, "seconds": seconds, "loss": history.history["loss"][-1], "images": len(x)}
 
 
+def one_evaluation(family: str, test: int, num_samples: int) -> dict:
+    """Times `evaluate` of one family's model on `test` test images with K = num_samples."""
+    from tfp_vae.cli import config_file  # TensorFlow only in the child processes
+    from tfp_vae.evaluation.elbo import evaluate
+    from tfp_vae.model.vae import build_vae
+    from tfp_vae.training.trainer import load_data_for
+
+    config = config_file(FAMILIES / f"{family}.json")
+    _, (x_test, _) = load_data_for(config)
+    model = build_vae(config)
+    evaluate(model, x_test[:100], num_samples=num_samples, seed=0)  # traces the graphs once
+    start = time.perf_counter()
+    metrics = evaluate(model, x_test[:test], num_samples=num_samples, seed=0)
+    seconds = time.perf_counter() - start
+    return {"family": family, "seconds": [0.0, seconds], "images": test, "bits": metrics["bits_per_dim"]}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--train", type=int, default=5000, help="training images of the slice (default 5000)")
@@ -54,11 +79,19 @@ def main() -> None:
         "--epochs", type=int, default=3, help="epochs per run, the first a warm-up (default 3)"
     )
     parser.add_argument("--rounds", type=int, default=2, help="runs of every family, alternating (default 2)")
+    parser.add_argument(
+        "--evaluate", type=int, default=0, help="time evaluate with this many importance samples K instead"
+    )
+    parser.add_argument(
+        "--test", type=int, default=200, help="test images timed with --evaluate (default 200)"
+    )
     parser.add_argument("--one", default=None, help=argparse.SUPPRESS)  # a child process
     args = parser.parse_args()
     if args.one:
-        print(json.dumps(one(args.one, args.train, args.epochs)))
+        run = one_evaluation(args.one, args.test, args.evaluate) if args.evaluate else None
+        print(json.dumps(run or one(args.one, args.train, args.epochs)))
         return
+    full, what = (FULL_TEST, f"evaluate, K = {args.evaluate}") if args.evaluate else (FULL_TRAIN, "epoch")
     names = sorted(p.stem for p in FAMILIES.glob("*.json"))
     results: dict[str, list[float]] = {n: [] for n in names}
     for round_ in range(args.rounds):
@@ -74,6 +107,10 @@ def main() -> None:
                         str(args.train),
                         "--epochs",
                         str(args.epochs),
+                        "--evaluate",
+                        str(args.evaluate),
+                        "--test",
+                        str(args.test),
                     ],
                     capture_output=True,
                     text=True,
@@ -84,11 +121,11 @@ def main() -> None:
             )
             run = json.loads(out)
             median = statistics.median(run["seconds"][1:])
-            results[name].append(median * FULL_TRAIN / run["images"])
+            results[name].append(median * full / run["images"])
             print(
-                f"round {round_}  {name:<22} {median:7.2f} s per epoch of {run['images']} images", flush=True
+                f"round {round_}  {name:<22} {median:7.2f} s per {what} of {run['images']} images", flush=True
             )
-    print(f"\nseconds per epoch of {FULL_TRAIN} images (median over rounds; each round's figure):")
+    print(f"\nseconds per {what} of {full} images (median over rounds; each round's figure):")
     for name in names:
         rounds = ", ".join(f"{s:.1f}" for s in results[name])
         print(f"  {name:<22} {statistics.median(results[name]):7.1f}   ({rounds})")

@@ -107,7 +107,15 @@ _HOMES = {
         "op_determinism",
         "train",
     ],
-    "tfp_vae.studies": ["SweepPoint", "grid_points", "load_results", "runs_table", "shard_points", "sweep"],
+    "tfp_vae.studies": [
+        "SweepPoint",
+        "grid_points",
+        "load_results",
+        "runs_table",
+        "shard_points",
+        "sweep",
+        "family_table",
+    ],
     "tfp_vae.plots": [
         "active_units_vs_beta",
         "compare_reconstructions",
@@ -118,6 +126,7 @@ _HOMES = {
         "rate_distortion",
         "traversals_by_beta",
         "validation_curves",
+        "bits_per_dim_ranking",
     ],
 }
 _HOME = {name: home for home, names in _HOMES.items() for name in names}

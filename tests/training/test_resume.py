@@ -127,7 +127,10 @@ def test_kill_and_resume_equals_uninterrupted(uninterrupted, tmp_path, data_dir)
     assert proc.poll() is None, f"finished before it could be killed: {proc.stderr.read()[-2000:]}"
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait(timeout=30)
-    assert _status(out) == {
+    status = _status(out)
+    seconds = status.pop("epoch_seconds")  # the wall seconds of epoch 1, kept for the resume
+    assert len(seconds) == 1 and seconds[0] > 0
+    assert status == {
         "state": "training",
         "epochs_done": 1,
         "steps_done": 20,
@@ -139,6 +142,8 @@ def test_kill_and_resume_equals_uninterrupted(uninterrupted, tmp_path, data_dir)
     resumed = _train_cli(out, data_dir, *FLAGS)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert _status(out)["state"] == "complete"
+    carried = _status(out)["epoch_seconds"]  # epoch 1's seconds carried over, epoch 2's added
+    assert len(carried) == 2 and carried[0] == seconds[0] and carried[1] > 0
 
     expected, got = _weights(uninterrupted), _weights(out)
     assert expected.keys() == got.keys() and len(got) >= 8

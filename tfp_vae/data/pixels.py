@@ -99,6 +99,18 @@ def grey_levels(x: np.ndarray, likelihood: str) -> np.ndarray | None:
     return levels
 
 
+def unit_scale(x, likelihood: str) -> np.ndarray:
+    """Values in `likelihood`'s scaling (images, decoder means or draws) as v / 255, v the grey
+    level they stand for: one display scale for every family (the grey levels of
+    `discretized_logistic` and x / 255 alike; unchanged for the unit scaling).
+
+    >>> unit_scale(np.array([0.0, 255.0]), "discretized_logistic").tolist()
+    [0.0, 1.0]
+    """
+    c, d = SCALINGS.fact(_scaling(likelihood), "affine")
+    return ((np.asarray(x, np.float32) - np.float32(d)) / np.float32(255.0 * c)).astype(np.float32)
+
+
 def dequantize(x, u, likelihood: str):
     """Images x scaled for `likelihood` (8-bit), noise u in [0, 1) of x's shape -> the dequantized
     images a (v + u) + b, v the grey levels. Numpy arrays or TensorFlow tensors (arithmetic only);

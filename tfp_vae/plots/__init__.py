@@ -3,7 +3,7 @@
     images           drawing images on axes (shared helpers)
     model            a model and its training: examples, latent space, reconstructions, samples,
                      manifold, traversals, training and validation curves
-    studies          beta-VAE sweeps and likelihood families side by side
+    studies          beta-VAE sweeps, likelihood families side by side and ranked in bits/dim
     disentanglement  principal and per-factor traversals, metrics against beta
     run              `save_run_plots`: every picture of a run directory (`tfp-vae plot`)
 
@@ -34,6 +34,7 @@ from tfp_vae.plots.model import (
 from tfp_vae.plots.run import save_run_plots
 from tfp_vae.plots.studies import (
     active_units_vs_beta,
+    bits_per_dim_ranking,
     compare_reconstructions,
     compare_samples,
     rate_distortion,

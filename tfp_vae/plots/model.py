@@ -21,6 +21,7 @@ import tensorflow_probability as tfp
 from matplotlib.figure import Figure
 
 from tfp_vae.data.idx import CLASS_NAMES
+from tfp_vae.data.pixels import unit_scale
 from tfp_vae.errors import ConfigError, TfpVaeError
 from tfp_vae.evaluation.elbo import posterior_means
 from tfp_vae.plots.images import draw_image, grid_shape, image_rows, need_images
@@ -111,10 +112,11 @@ def reconstructions(model, x, seed=0, title="images and their reconstructions") 
     x = need_images(x)
     z = posterior_means(model, x)
     p = model.decoder(z)
+    family = model.config.likelihood  # every row as grey level / 255, whatever the scaling
     rows = {
-        "data": x,
-        "reconstruction\n(decoder mean)": p.mean().numpy(),
-        "sample of\np(x | z = mean)": p.sample(seed=seed).numpy(),
+        "data": unit_scale(x, family),
+        "reconstruction\n(decoder mean)": unit_scale(p.mean().numpy(), family),
+        "sample of\np(x | z = mean)": unit_scale(p.sample(seed=seed).numpy(), family),
     }
     fig = Figure(figsize=(1.2 * len(x) + 1.2, 1.3 * len(rows)), layout="constrained")
     image_rows(fig, list(rows.values()), list(rows))
@@ -125,7 +127,7 @@ def reconstructions(model, x, seed=0, title="images and their reconstructions") 
 def prior_samples(model, n=32, ncols=8, seed=0) -> Figure:
     """Decoder means of n draws z ~ p(z)."""
     z = model.prior.sample(n, seed=seed)
-    images = model.decoder(z).mean().numpy()
+    images = unit_scale(model.decoder(z).mean().numpy(), model.config.likelihood)
     fig = image_grid(images, ncols=ncols)
     fig.suptitle("decoder mean of z ~ p(z)")
     return fig
@@ -143,7 +145,7 @@ def latent_manifold(model, n=15, lo=0.05, hi=0.95) -> Figure:
     values = standard.quantile(np.linspace(lo, hi, n, dtype=np.float32)).numpy()
     # Row r (top to bottom) has z[1] = values[n - 1 - r]; column c has z[0] = values[c].
     z = np.stack(np.meshgrid(values, values[::-1]), axis=-1).reshape(-1, 2)
-    images = model.decoder(z).mean().numpy()  # [n * n, H, W, C]
+    images = unit_scale(model.decoder(z).mean().numpy(), model.config.likelihood)  # [n * n, H, W, C]
     h, w, c = images.shape[1:]
     canvas = images.reshape(n, n, h, w, c).transpose(0, 2, 1, 3, 4).reshape(n * h, n * w, c)
     fig = Figure(figsize=(7, 7), layout="constrained")
@@ -162,7 +164,8 @@ def traversal_images(model, x, dims, steps=9, span=3.0):
     """Decoder means with z = E_q[z|x] and one latent dim at a time moved by `steps` offsets in
     -span..span (prior sd). x: one image [H, W, C] (or [1, H, W, C]); dims: the dims to move.
 
-    Returns (offsets [steps], images [len(dims), steps, H, W, C]).
+    Returns (offsets [steps], images [len(dims), steps, H, W, C], as grey level / 255 whatever the
+    family's scaling: `tfp_vae.data.pixels.unit_scale`).
     """
     x = np.asarray(x)
     x = x[None] if x.ndim == 3 else x
@@ -175,7 +178,7 @@ def traversal_images(model, x, dims, steps=9, span=3.0):
     z = np.repeat(mean[None, None], len(dims), 0).repeat(steps, 1)  # [rows, steps, d]
     for r, i in enumerate(dims):
         z[r, :, i] += offsets
-    images = model.decoder(z.reshape(-1, d)).mean().numpy()
+    images = unit_scale(model.decoder(z.reshape(-1, d)).mean().numpy(), model.config.likelihood)
     return offsets, images.reshape(len(dims), steps, *images.shape[1:])
 
 

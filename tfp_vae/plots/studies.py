@@ -10,7 +10,7 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure, SubFigure
 
-from tfp_vae.data.pixels import scale_images
+from tfp_vae.data.pixels import scale_images, unit_scale
 from tfp_vae.evaluation.elbo import posterior_means
 from tfp_vae.plots.images import image_rows
 from tfp_vae.plots.model import traversal_images
@@ -151,13 +151,13 @@ def compare_reconstructions(models: dict[str, VAE], x_uint8: np.ndarray, n: int 
 
     x_uint8: raw images [N, H, W, C] (0..255); each model sees them scaled for its own family
     (`tfp_vae.scale_images`). Rows: the originals (x/255), then per model the mean of p(x|z) at
-    z = E_q[z|x].
+    z = E_q[z|x], as grey level / 255 whatever the family's scaling (`unit_scale`).
     """
     x_uint8 = np.asarray(x_uint8)[:n]
     rows, titles = [x_uint8 / 255.0], ["original"]
     for name, model in models.items():
         z = posterior_means(model, scale_images(x_uint8, model.config.likelihood))
-        rows.append(model.decoder(z).mean().numpy())
+        rows.append(unit_scale(model.decoder(z).mean().numpy(), model.config.likelihood))
         titles.append(f"{name}\nmean p(x|z)")
     fig = Figure(figsize=(1.1 * len(x_uint8) + 1.5, 1.15 * len(rows)), layout="constrained")
     image_rows(fig, rows, titles)
@@ -168,14 +168,85 @@ def compare_reconstructions(models: dict[str, VAE], x_uint8: np.ndarray, n: int 
 def compare_samples(models: dict[str, VAE], n: int = 8, seed: int = 0) -> Figure:
     """Per model, n draws z ~ p(z) from its own prior (the same z for every model of equal latent
     size and the same fixed prior) decoded two ways: the mean of p(x|z), and one draw x ~ p(x|z),
-    which shows each family's pixel noise."""
+    which shows each family's pixel noise; both as grey level / 255 (`unit_scale`)."""
     rows, titles = [], []
     for name, model in models.items():
         z = model.prior.sample(n, seed=(seed, 0))  # a learned prior's own draws
         p = model.decoder(z)
-        rows += [p.mean().numpy(), p.sample(seed=(seed, 1)).numpy()]
+        family = model.config.likelihood  # each family's values shown as grey level / 255
+        rows += [unit_scale(p.mean().numpy(), family), unit_scale(p.sample(seed=(seed, 1)).numpy(), family)]
         titles += [f"{name}\nmean p(x|z)", f"{name}\nx ~ p(x|z)"]
     fig = Figure(figsize=(1.1 * n + 1.5, 1.15 * len(rows)), layout="constrained")
     image_rows(fig, rows, titles)
     fig.suptitle("Samples from the prior: decoder mean and a draw from the decoder")
+    return fig
+
+
+MARKERS = {
+    "exact": ("o", "exact: log P(x) of the discrete images"),
+    "bound": ("v", "bound: dequantization IWAE"),
+}
+
+
+def bits_per_dim_ranking(ranked: pd.DataFrame, apart: pd.DataFrame | None = None) -> Figure:
+    """Bits per dimension of each family on the test set, mean +- standard error.
+
+    ranked, apart: the two tables of `tfp_vae.family_table`. The left panel ranks the families
+    of `ranked` (the 8-bit images), best (fewest bits) at the top, each point's marker its kind
+    (exact, or a dequantization bound: an upper bound on the bits); the right panel, when `apart`
+    has rows, shows those on their own axis, labelled with the data set they are of (the
+    Bernoulli's binarized images): they are not part of the ranking. Standard errors over test
+    images are often smaller than the markers: each point is labelled with both numbers.
+    """
+    for name, table in (("ranked", ranked), ("apart", apart)):
+        if table is not None and "bits_per_dim" not in table.columns:
+            raise ValueError(
+                f"{name} lacks the column bits_per_dim; pass the tables of tfp_vae.family_table."
+            )
+    if len(ranked) == 0:
+        raise ValueError("ranked is empty: no run with bits per dimension of the 8-bit images.")
+    panels = [(ranked, "bits per dimension of the 8-bit test images (lower is better)")]
+    if apart is not None and len(apart):
+        # metrics.json's words up to their bracket: "binarized images (another data set: ...)"
+        data = sorted({str(d).split(" (")[0] for d in apart["data"]}) if "data" in apart else []
+        panels.append((apart, f"bits per dimension of {', '.join(data) or 'another data set'}"))
+    fig = Figure(figsize=(9.5 if len(panels) > 1 else 7, 0.55 * len(ranked) + 1.8), layout="constrained")
+    axes = fig.subplots(1, len(panels), squeeze=False, gridspec_kw={"width_ratios": [3, 1.3][: len(panels)]})[
+        0
+    ]
+    for ax, (table, label) in zip(axes, panels):
+        rows = list(table.itertuples())
+        y = np.arange(len(rows))[::-1]  # the first row (rank 1) at the top
+        for position, row in zip(y, rows):
+            bits, se = float(row.bits_per_dim), float(getattr(row, "bits_per_dim_se", 0.0) or 0.0)
+            kind = getattr(row, "kind", "exact")
+            marker, legend = MARKERS.get(kind, ("s", str(kind)))
+            ax.errorbar(
+                bits,
+                position,
+                xerr=se,
+                fmt=marker,
+                color="C0" if kind == "exact" else "C1",
+                capsize=4,
+                label=legend,
+            )
+            ax.annotate(
+                f"{bits:.3f} ± {se:.3f}",
+                (bits, position),
+                textcoords="offset points",
+                xytext=(0, 8),
+                ha="center",
+                fontsize=8,
+            )
+        ax.set_yticks(y, [str(row.Index) for row in rows])
+        ax.set_ylim(-0.7, len(rows) - 0.3)
+        ax.set_xlabel(label, fontsize=9)
+        ax.margins(x=0.15)
+        ax.grid(axis="x", alpha=0.3)
+        handles, names = ax.get_legend_handles_labels()
+        unique = dict(zip(names, handles))
+        ax.legend(unique.values(), unique.keys(), fontsize=7, loc="lower right")
+    axes[0].set_title("The families ranked (test set, mean ± standard error over images)", fontsize=10)
+    if len(panels) > 1:
+        axes[1].set_title("Another data set: not ranked", fontsize=10)
     return fig

@@ -11,7 +11,10 @@ Layout added to RUN_DIR (see `tfp_vae.runs.files` for the rest):
     status.json                    "training", "complete" (all epochs, max_steps, or early
                                    stopping), "paused" (a time budget or a signal: rerun to
                                    resume) or "stopped" (non-finite loss, a full disk), and why;
-                                   steps_done; with early stopping the best epoch
+                                   steps_done; with early stopping the best epoch;
+                                   epoch_seconds, the wall seconds of each completed epoch
+                                   (training and validation, carried over by a resume; an epoch
+                                   resumed mid-way counts from its resume)
 
 A commit writes the checkpoint into a temporary folder (its manifest last), fsyncs it, renames
 it into place, then rewrites `latest.json` atomically, and keeps the previous checkpoint beside
@@ -139,6 +142,7 @@ class RunCheckpoint:
         self.steps_per_epoch: int | None = None  # set by `train`, for the status' words
         self.committed: Position | None = None  # the newest whole checkpoint in write_dir
         self.kept: Position | None = None  # the whole one before it, kept beside it
+        self.epoch_seconds: list[float] = []  # wall seconds per completed epoch, into status.json
         if (self.run_dir / runs.CONFIG_FILE).is_file():
             saved = runs.load_config(self.run_dir)
             if not runs.grown_only(saved, config):  # a larger MAY_GROW field continues the run
@@ -235,6 +239,7 @@ class RunCheckpoint:
             metrics = None
             if position.step:
                 metrics = {name: [v.numpy() for v in t.variables] for name, t in model._trackers.items()}
+            self.epoch_seconds = recorded_seconds(self.run_dir)[: position.epoch]
             return Resumed(position, history, metrics)
         if damaged:
             raise RunDirError(
@@ -385,7 +390,19 @@ class RunCheckpoint:
             raise self._kept_note(err) from err.__cause__
 
     def set_status(self, state: str, **fields) -> None:
+        if self.epoch_seconds:  # kept by every status, so that a resume carries the timings over
+            fields.setdefault("epoch_seconds", self.epoch_seconds)
         runs.atomic_write_text(self.write_dir / STATUS_FILE, json.dumps({"state": state, **fields}, indent=2))
+
+
+def recorded_seconds(run_dir) -> list[float]:
+    """RUN_DIR/status.json's epoch_seconds: wall seconds of each completed epoch ([] if none)."""
+    try:
+        status = json.loads((Path(run_dir) / STATUS_FILE).read_text())
+    except (OSError, ValueError):
+        return []
+    seconds = status.get("epoch_seconds") if isinstance(status, dict) else None
+    return [float(s) for s in seconds] if isinstance(seconds, list) else []
 
 
 class CommitCheckpoints(tf_keras.callbacks.Callback):
@@ -452,6 +469,7 @@ class CommitCheckpoints(tf_keras.callbacks.Callback):
     # -------------------------------------------------------------- the steps
     def on_epoch_begin(self, epoch, logs=None):
         self.epoch = epoch
+        self.epoch_started = time.monotonic()
         metrics, position = self.resumed.metrics, self.resumed.position
         if metrics and epoch == position.epoch:  # the running sums of the epoch it stopped in
             for name, values in metrics.items():
@@ -516,6 +534,8 @@ class CommitCheckpoints(tf_keras.callbacks.Callback):
             return
         for key, value in (logs or {}).items():
             self.history.setdefault(key, []).append(float(value))
+        if self.checkpoint is not None:  # validation included: what an epoch of this run costs
+            self.checkpoint.epoch_seconds.append(round(time.monotonic() - self.epoch_started, 3))
         self.position = Position(epoch + 1, 0, self._done())
         paused = None
         if self.stop is not None and self.stop.received is not None:
