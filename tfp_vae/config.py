@@ -28,6 +28,7 @@ DEQUANTIZE = (None, "uniform")
 PRIOR_INITS = ("random", "data")
 CONV_DECODERS = ("mirror", "transpose")
 PRECISIONS = ("float32", "mixed_bfloat16")
+POSTERIORS = ("full", "diagonal")
 
 
 def _field(default, help: str, **kw):
@@ -217,6 +218,16 @@ class VAEConfig:
         0,
         "Stop after exactly this many optimizer steps in all, mid-epoch if need be (0: no step "
         "budget; epochs decides). The reference beta-VAE studies count steps, not epochs.",
+    )
+
+    # The posterior's covariance (issue 24).
+    posterior: str = _field(
+        "full",
+        "Covariance of q(z|x), a tfp.layers.MultivariateNormalTriL either way: 'full' (a learned "
+        "lower-triangular scale) or 'diagonal' (the scale's off-diagonal fixed at 0: independent "
+        "latents given x, as in the beta-VAE literature). With an isotropic prior a full-covariance "
+        "objective is unchanged by rotating the latent space, so it prefers no axes; a diagonal "
+        "posterior breaks that symmetry, which axis-aligned disentanglement metrics need.",
     )
 
     def __post_init__(self):
@@ -438,6 +449,11 @@ class VAEConfig:
             self.precision in PRECISIONS,
             "precision",
             f"unknown precision; choose one of {list(PRECISIONS)}.",
+        )
+        need(
+            self.posterior in POSTERIORS,
+            "posterior",
+            f"unknown posterior covariance; choose one of {list(POSTERIORS)}.",
         )
         # Long runs (issue 23).
         need(

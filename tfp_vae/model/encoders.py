@@ -1,7 +1,8 @@
 """Encoders: a body (registry `tfp_vae.choices.ENCODERS`, by `VAEConfig.encoder`), then the posterior head.
 
-Every encoder maps images [B, H, W, C] to q(z|x), a batch [B] of full-covariance Gaussians
-(`tfp.layers.MultivariateNormalTriL`), and carries exactly one loss, beta * mean_B KL(q || p).
+Every encoder maps images [B, H, W, C] to q(z|x), a batch [B] of Gaussians
+(`tfp.layers.MultivariateNormalTriL`; full covariance, or diagonal with `VAEConfig.posterior`),
+and carries exactly one loss, beta * mean_B KL(q || p).
 
 >>> from tfp_vae.config import VAEConfig
 >>> from tfp_vae.model.posterior import standard_normal_prior
@@ -122,7 +123,7 @@ def build_encoder(
         [layers.InputLayer(input_shape=cfg.input_shape)]
         + body
         + to_float32(cfg)
-        + posterior_head(cfg.latent_dim, divergence, cfg.kl_style),
+        + posterior_head(cfg.latent_dim, divergence, cfg.kl_style, cfg.posterior),
         name="encoder",
     )
     encoder.divergence = divergence

@@ -167,15 +167,47 @@ class KLAddLoss(tf_keras.layers.Layer):
         return q
 
 
-def posterior_head(latent_dim: int, divergence: KLDivergence, style: str) -> list:
-    """Layers ending an encoder: params [B, params_size] -> q(z|x), carrying the KL in `style`.
+class DiagonalScaleParams(tf_keras.layers.Layer):
+    """[B, 2 d] (loc, raw diagonal) -> [B, d + d (d + 1) / 2], the parameters of a
+    `MultivariateNormalTriL` whose scale's off-diagonal entries are exactly 0 (no weights)."""
+
+    def __init__(self, event_size: int, **kwargs):
+        super().__init__(**kwargs)
+        self.event_size = event_size
+
+    def call(self, params):
+        loc, raw = params[..., : self.event_size], params[..., self.event_size :]
+        return tf.concat([loc, tfp.math.fill_triangular_inverse(tf.linalg.diag(raw))], axis=-1)
+
+
+def _full_params(latent_dim: int) -> list:
+    return [
+        tf_keras.layers.Dense(tfpl.MultivariateNormalTriL.params_size(latent_dim), name="posterior_params")
+    ]
+
+
+def _diagonal_params(latent_dim: int) -> list:
+    return [
+        tf_keras.layers.Dense(2 * latent_dim, name="posterior_params"),
+        DiagonalScaleParams(latent_dim, name="diagonal_scale"),
+    ]
+
+
+# `VAEConfig.posterior` -> the layers giving the posterior's parameters [B, params_size].
+POSTERIOR_PARAMS: dict[str, Callable[[int], list]] = {"full": _full_params, "diagonal": _diagonal_params}
+
+
+def posterior_head(latent_dim: int, divergence: KLDivergence, style: str, covariance: str = "full") -> list:
+    """Layers ending an encoder: features [B, F] -> q(z|x), carrying the KL in `style`.
 
     style "regularizer": the KL is the posterior layer's activity regularizer;
     style "add_loss": a `KLAddLoss` layer follows the posterior layer.
+    covariance "full" or "diagonal" (`POSTERIOR_PARAMS`): the posterior is the same
+    `MultivariateNormalTriL` layer either way; "diagonal" feeds it a scale with zero off-diagonal.
     """
     regularizer = KLRegularizer(divergence) if style == "regularizer" else None
     layers = [
-        tf_keras.layers.Dense(tfpl.MultivariateNormalTriL.params_size(latent_dim), name="posterior_params"),
+        *POSTERIOR_PARAMS[covariance](latent_dim),
         PosteriorTriL(latent_dim, activity_regularizer=regularizer, name="posterior"),
     ]
     if style == "add_loss":
