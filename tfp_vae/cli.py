@@ -291,6 +291,7 @@ def _evaluate(args) -> int:
     for name in ("disentanglement_points", "factor_vae_votes"):  # before any work is done
         if min(getattr(args, name)) < 1:
             raise TfpVaeError(f"--{name.replace('_', '-')} {getattr(args, name)}: need two integers >= 1.")
+    _check_training_done(args.run_dir)
     from tfp_vae.evaluation.shards import evaluate_run  # TensorFlow: see _train
     from tfp_vae.runs import files as runs
     from tfp_vae.training.trainer import load_data_for
@@ -347,11 +348,31 @@ def _evaluate_factors(model, args) -> None:
         points=tuple(args.disentanglement_points),
         votes=tuple(args.factor_vae_votes),
         verbose=args.verbose,
+        groups=args.disentanglement_metrics,
     )
     for key, value in scores.items():
         if isinstance(value, float) and key != "disentanglement_seconds":
             print(f"  {key:<20}{value:>12.4f}")
     print(f"added to metrics.json ({scores['disentanglement_seconds']:.0f} s); per-metric files in {folder}")
+
+
+def metric_names(text: str) -> tuple[str, ...]:
+    """`--disentanglement-metrics mig,factor_vae`: the metric groups named (each a group or one of
+    its metrics), checked against `choices.METRIC_GROUPS` before TensorFlow loads."""
+    try:
+        return choices.metric_groups([n.strip() for n in text.split(",") if n.strip()])
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(f"{err} (comma-separated)") from err
+
+
+def _check_training_done(run_dir) -> None:
+    """One line when the run's training is not complete (its weights are those of the last slice)."""
+    status = _read_json(Path(run_dir) / "status.json")  # training.checkpoint.STATUS_FILE
+    if status.get("state") in ("training", "paused"):
+        print(
+            f"note: {run_dir} is {status['state']} at {status.get('steps_done', '?')} optimizer steps: "
+            "evaluating the weights of that point (metrics.json records them under those steps)"
+        )
 
 
 def _plot(args) -> int:
@@ -376,6 +397,24 @@ def _show(args) -> int:
     with pd.option_context("display.max_columns", None):
         print(fit_table(table, SHOW_WIDTH))
     print(f"{len(table)} run(s) side by side (nats per example); nothing written")
+    return 0
+
+
+def _study(args) -> int:
+    import pandas as pd  # loads with the command, as the run table does (see _train)
+
+    from tfp_vae.studies.beta_study import study_summary, study_table
+    from tfp_vae.studies.table import SHOW_WIDTH, fit_table
+
+    table = study_table(args.root, args.pattern, milestones=args.milestones)
+    with pd.option_context("display.max_columns", None):
+        print(fit_table(table, SHOW_WIDTH))
+        print("\nmedian over seeds per beta:")
+        print(fit_table(study_summary(table).reset_index(), SHOW_WIDTH))
+    print(
+        f"{len(table)} run(s) of {args.root}/{args.pattern} at milestones {args.milestones} steps "
+        "(metrics from metrics.json's at_steps; NaN: not evaluated there yet); nothing written"
+    )
     return 0
 
 
@@ -553,6 +592,16 @@ def build_parser() -> argparse.ArgumentParser:
         "time (kept in RUN_DIR/evaluation/disentanglement/, so a stopped run resumes) (default: true)",
     )
     evaluate.add_argument(
+        "--disentanglement-metrics",
+        type=metric_names,
+        default=None,
+        metavar="NAMES",
+        help="only these disentanglement metrics, comma-separated groups "
+        f"({','.join(choices.METRIC_GROUPS)}) or their metrics (e.g. factor_vae_score), e.g. "
+        "mig,factor_vae at a milestone; metrics.json keeps each evaluation under the weights' "
+        "optimizer steps (at_steps) (default: all six)",
+    )
+    evaluate.add_argument(
         "--disentanglement-points",
         type=int,
         nargs=2,
@@ -596,6 +645,30 @@ def build_parser() -> argparse.ArgumentParser:
     )
     show.add_argument("run_dirs", metavar="RUN_DIR", nargs="+")
     show.set_defaults(run=_show)
+
+    study = sub.add_parser(
+        "study",
+        help="the beta-VAE study's table: metrics per (beta, seed) at each milestone, medians per beta",
+        description="One row per run directory ROOT/PATTERN: beta, seed, steps trained, MIG and "
+        "the FactorVAE score at every milestone, the other disentanglement metrics and the ELBO at "
+        "the last; then the median over seeds per beta. Reads metrics.json's at_steps (written by "
+        "tfp-vae evaluate after each milestone).",
+    )
+    study.add_argument("root", metavar="ROOT", nargs="?", default="experiments/results")
+    study.add_argument(
+        "--pattern",
+        default="dsprites_beta*_seed*",
+        help="run folders under ROOT (default: dsprites_beta*_seed*)",
+    )
+    study.add_argument(
+        "--milestones",
+        type=int,
+        nargs="+",
+        default=[10_000, 25_000, 50_000],
+        metavar="STEPS",
+        help="optimizer steps of the evaluations (default: 10000 25000 50000)",
+    )
+    study.set_defaults(run=_study)
     return parser
 
 

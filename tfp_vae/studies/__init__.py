@@ -2,6 +2,7 @@
 
     grid    `sweep`: train and evaluate every point of a grid, resumable and shardable; results.csv
     table   `runs_table`: run directories side by side (`tfp-vae show`)
+    beta_study  `study_table`, `study_summary`: the β-VAE study's metrics by milestone (`tfp-vae study`)
 
 May use `tfp_vae.training` and everything below it.
 """
@@ -11,6 +12,7 @@ from tfp_vae import quiet
 
 quiet.import_tensorflow()  # TensorFlow's import-time C++ notices off, before its first import
 
+from tfp_vae.studies.beta_study import study_summary, study_table
 from tfp_vae.studies.grid import SweepPoint, grid_points, load_results, shard_points, sweep
 from tfp_vae.studies.table import runs_table
 
