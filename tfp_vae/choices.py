@@ -152,16 +152,20 @@ METRIC_GROUPS: dict[str, tuple[str, ...]] = {
 
 def metric_groups(names) -> tuple[str, ...]:
     """The groups of `METRIC_GROUPS` (in its order) that compute `names`, each a group (`mig`,
-    `factor_vae`, ...) or one of its metrics (`factor_vae_score`, `dci_completeness`, ...).
+    `factor_vae`, ...), one of its metrics (`factor_vae_score`, `dci_completeness`, ...) or
+    "all".
     An unknown name, or none at all, raises `ValueError` naming the choices.
 
     >>> metric_groups(["factor_vae_score", "mig"])
     ('mig', 'factor_vae')
     """
     owner = {m: g for g, metrics in METRIC_GROUPS.items() for m in metrics}
-    every = [*METRIC_GROUPS, *owner]
+    every = ["all", *METRIC_GROUPS, *owner]
     wanted = set()
     for name in names:
+        if name == "all":
+            wanted.update(METRIC_GROUPS)
+            continue
         if name not in METRIC_GROUPS and name not in owner:
             raise ValueError(f"{name!r}: {hint('disentanglement metric', name, names=every)}")
         wanted.add(owner.get(name, name))

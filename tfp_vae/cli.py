@@ -41,7 +41,7 @@ from typing import Any, NoReturn
 
 from tfp_vae import choices, registry
 from tfp_vae.config import BINARIZE, DEQUANTIZE, KL_MODES, KL_STYLES, PRIOR_INITS, VAEConfig
-from tfp_vae.data.sources import SOURCES, load_raw, source_for
+from tfp_vae.data.sources import DSPRITES_NAMES, SOURCES, load_raw, source_for
 from tfp_vae.errors import ConfigError, RunPaused, RunWriteError, TfpVaeError
 from tfp_vae.quiet import calm
 
@@ -291,6 +291,8 @@ def _evaluate(args) -> int:
     for name in ("disentanglement_points", "factor_vae_votes"):  # before any work is done
         if min(getattr(args, name)) < 1:
             raise TfpVaeError(f"--{name.replace('_', '-')} {getattr(args, name)}: need two integers >= 1.")
+    if args.at_steps is not None and _milestone_done(args):
+        return 0
     _check_training_done(args.run_dir)
     from tfp_vae.evaluation.shards import evaluate_run  # TensorFlow: see _train
     from tfp_vae.runs import files as runs
@@ -363,6 +365,43 @@ def metric_names(text: str) -> tuple[str, ...]:
         return choices.metric_groups([n.strip() for n in text.split(",") if n.strip()])
     except ValueError as err:
         raise argparse.ArgumentTypeError(f"{err} (comma-separated)") from err
+
+
+class MilestoneNotReached(TfpVaeError):
+    """`evaluate --at-steps N` on a run whose training has not reached exactly N steps yet
+    (exit 75: train it there, then rerun)."""
+
+
+def _milestone_done(args) -> bool:
+    """`evaluate --at-steps N`, before TensorFlow loads: True (nothing to do) when metrics.json
+    holds the chosen metrics at N steps already; raises `MilestoneNotReached` when the run is not
+    trained to exactly N steps (not complete, or complete at another budget)."""
+    run_dir, steps = Path(args.run_dir), args.at_steps
+    status = _read_json(run_dir / "status.json")  # training.checkpoint.STATUS_FILE
+    config = _read_json(run_dir / "config.json")
+    wanted = ["iwae"]
+    if args.disentanglement and config.get("dataset") in DSPRITES_NAMES:  # its factors are known
+        groups = args.disentanglement_metrics or tuple(choices.METRIC_GROUPS)
+        wanted += [m for g in groups for m in choices.METRIC_GROUPS[g]]
+    entry = (_read_json(run_dir / "metrics.json").get("at_steps") or {}).get(str(steps), {})
+    if all(m in entry for m in wanted):
+        print(
+            f"{run_dir} is evaluated at {steps} steps already ({', '.join(wanted)} in metrics.json's "
+            f"at_steps); nothing to do. Next: tfp-vae study {run_dir.parent}"
+        )
+        return True
+    done, state = status.get("steps_done"), status.get("state")
+    if state == "complete" and done == steps:
+        return False
+    if done is not None and done > steps:
+        raise TfpVaeError(
+            f"{run_dir} is trained for {done} optimizer steps, past the milestone --at-steps {steps}, "
+            f"which was not evaluated; evaluate it at its own steps (--at-steps {done}) instead."
+        )
+    raise MilestoneNotReached(
+        f"{run_dir} is not trained to {steps} steps yet (state {state or 'not started'}, "
+        f"{done or 0} steps done): train it with --max-steps {steps}, then rerun this command."
+    )
 
 
 def _check_training_done(run_dir) -> None:
@@ -592,6 +631,15 @@ def build_parser() -> argparse.ArgumentParser:
         "time (kept in RUN_DIR/evaluation/disentanglement/, so a stopped run resumes) (default: true)",
     )
     evaluate.add_argument(
+        "--at-steps",
+        type=int,
+        default=None,
+        metavar="N",
+        help="a milestone: evaluate only weights trained for exactly N optimizer steps (a complete "
+        "run of --max-steps N); does nothing when metrics.json holds the chosen metrics at N "
+        "already, exits with 75 when the run is not there yet (train it, then rerun)",
+    )
+    evaluate.add_argument(
         "--disentanglement-metrics",
         type=metric_names,
         default=None,
@@ -599,7 +647,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="only these disentanglement metrics, comma-separated groups "
         f"({','.join(choices.METRIC_GROUPS)}) or their metrics (e.g. factor_vae_score), e.g. "
         "mig,factor_vae at a milestone; metrics.json keeps each evaluation under the weights' "
-        "optimizer steps (at_steps) (default: all six)",
+        "optimizer steps (at_steps) (default: all, the six)",
     )
     evaluate.add_argument(
         "--disentanglement-points",
@@ -686,6 +734,9 @@ def main(argv=None) -> int:
             run_lock(args.run_dir, lock) if lock and os.path.isdir(args.run_dir) else contextlib.nullcontext()
         ):
             return args.run(args)
+    except MilestoneNotReached as err:  # not an error: not yet (a loop trains, then reruns)
+        print(f"tfp-vae {args.command}: not yet: {err}", file=sys.stderr)
+        return REQUEUE_EXIT
     except TfpVaeError as err:
         message = str(err)
         if isinstance(err, ConfigError) and err.field:  # the flag the user typed, not the field

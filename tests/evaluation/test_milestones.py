@@ -45,8 +45,13 @@ def test_milestones_never_reuse_older_weights_and_keep_each_evaluation_by_steps(
     tfp_vae.train(CONFIG, run, verbose=0)
     assert weights_steps(run) == 5  # stamped into the weights file
     milestone = ["evaluate", str(run), *EVALUATE, "--disentanglement-metrics", "mig,factor_vae"]
-    assert main(milestone) == 0
+    assert main([*milestone, "--at-steps", "9"]) == 75  # not there yet: train, then rerun
+    assert "not yet: " in capsys.readouterr().err and not (run / "metrics.json").exists()
+    assert main([*milestone, "--at-steps", "5"]) == 0
     at5 = _metrics(run)
+    capsys.readouterr()
+    assert main([*milestone, "--at-steps", "5"]) == 0 and _metrics(run) == at5  # done: nothing to do
+    assert "evaluated at 5 steps already (iwae, mig, factor_vae_score" in capsys.readouterr().out
     assert at5["evaluated_steps"] == 5 and {"mig", "factor_vae_score", "iwae"} <= set(at5)
     assert not {"dci_disentanglement", "sap", "beta_vae_score"} & set(at5)  # the subset only
     assert at5["at_steps"]["5"]["mig"] == at5["mig"]
@@ -56,6 +61,8 @@ def test_milestones_never_reuse_older_weights_and_keep_each_evaluation_by_steps(
 
     tfp_vae.train(CONFIG.replace(max_steps=9), run, verbose=0)  # trained further: new weights
     capsys.readouterr()
+    assert main([*milestone, "--at-steps", "5", "--disentanglement-metrics", "mig,sap"]) == 2
+    assert "trained for 9 optimizer steps, past the milestone --at-steps 5" in capsys.readouterr().err
     assert main([*milestone, "--verbose", "1"]) == 0
     out = capsys.readouterr().out
     assert (
@@ -86,6 +93,12 @@ def test_milestones_never_reuse_older_weights_and_keep_each_evaluation_by_steps(
     table = tfp_vae.runs_table([run])
     assert table.loc[0, "mig"] == final["mig"] and table.loc[0, "evaluated_steps"] == 9
     assert "at_steps" not in table.columns
+    # the same weights at other points: the figures of the older points are not kept beside them
+    assert main([*milestone[:-1], "mig", "--disentanglement-points", "150", "100"]) == 0
+    other = _metrics(run)
+    assert other["disentanglement_points"] == [150, 100] and other["mig"] != final["mig"]
+    assert "sap" not in other and "factor_vae_score" not in other and other["iwae"] == final["iwae"]
+    assert "sap" not in other["at_steps"]["9"] and other["at_steps"]["9"]["mig"] == other["mig"]
 
 
 def test_an_unknown_metric_is_refused_naming_the_choices_before_any_work(tmp_path, capsys):
@@ -104,6 +117,7 @@ def test_an_unknown_metric_is_refused_naming_the_choices_before_any_work(tmp_pat
 def test_metric_names_take_groups_or_their_metrics_and_match_the_suite():
     assert tuple(choices.METRIC_GROUPS) == GROUPS and choices.METRIC_GROUPS == GROUP_METRICS
     assert choices.metric_groups(["dci_completeness", "mig", "mig"]) == ("mig", "dci")
+    assert choices.metric_groups(["all"]) == GROUPS
     with pytest.raises(ValueError, match="no disentanglement metric named"):
         choices.metric_groups([])
 
@@ -124,3 +138,9 @@ def test_a_record_of_other_weights_is_replaced_at_the_top_and_kept_by_its_steps(
     assert "mig" not in record  # the top level is the latest weights' alone
     record = update_record(tmp_path, {"elbo": -60.0}, steps=None, digest="cc")  # steps unknown
     assert record["at_steps"] == {"100": {"elbo": -80.0, "mig": 0.3}, "1000": {"elbo": -70.0}}
+    # an older version's record given its steps by hand is filed under them, not lost
+    (tmp_path / "metrics.json").write_text(json.dumps({"mig": 0.1, "evaluated_steps": 10}))
+    assert update_record(tmp_path, {"mig": 0.4}, steps=20, digest="dd")["at_steps"] == {
+        "10": {"mig": 0.1},
+        "20": {"mig": 0.4},
+    }

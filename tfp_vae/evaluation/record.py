@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -57,20 +58,24 @@ def scalars(record: dict) -> dict[str, float]:
     }
 
 
-def update_record(run_dir, metrics: dict[str, Any], steps: int | None, digest: str) -> dict[str, Any]:
+def update_record(
+    run_dir, metrics: dict[str, Any], steps: int | None, digest: str, drop: Sequence[str] = ()
+) -> dict[str, Any]:
     """Adds `metrics` (JSON-ready) of the weights with SHA-256 prefix `digest`, trained for `steps`
     optimizer steps, to RUN_DIR/metrics.json (atomically) and returns the record written.
 
     A record of other weights is replaced at the top level (its "at_steps" kept); the scalars of
     the new top level are kept in "at_steps" under str(steps) (unless steps is None: unknown).
+    drop: keys of a record of the same weights that `metrics` supersedes (figures of other settings).
     """
     old = read_record(run_dir)
     history = dict(old.get(AT_STEPS) or {})
     same = old.get(DIGEST_KEY) == digest
-    if not same and old.get(DIGEST_KEY) is not None and old.get(STEPS_KEY) is not None:
-        # figures of older weights, written before at_steps existed or not yet filed: keep them
+    if not same and old.get(STEPS_KEY) is not None:
+        # figures of other weights not yet filed (e.g. a record of an older version, given its
+        # evaluated_steps by hand): keep them under their steps
         history.setdefault(str(old[STEPS_KEY]), scalars(old))
-    top = {k: v for k, v in old.items() if k != AT_STEPS} if same else {}
+    top = {k: v for k, v in old.items() if k != AT_STEPS and k not in drop} if same else {}
     top.update(metrics)
     top[STEPS_KEY], top[DIGEST_KEY] = steps, digest
     if steps is not None:  # top holds every figure of these weights (the older ones if same)

@@ -23,8 +23,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tfp_vae.evaluation.disentanglement.suite import GROUPS, check_groups, model_metrics
-from tfp_vae.evaluation.record import update_record
+from tfp_vae.evaluation.disentanglement.suite import GROUPS, TABLE_METRICS, check_groups, model_metrics
+from tfp_vae.evaluation.record import read_record, update_record
 from tfp_vae.evaluation.shards import EVALUATION_DIR, discard_stale, weights_digest
 from tfp_vae.runs import files as runs
 
@@ -96,5 +96,10 @@ def evaluate_factors(
         "factor_vae_votes": list(votes),
         "disentanglement_seconds": float(sum(seconds.values())),
     }
-    update_record(run_dir, added, runs.weights_steps(run_dir), weights_digest(run_dir))
+    old = read_record(run_dir)
+    settings = ("disentanglement_points", "factor_vae_votes")
+    # figures of these weights at other points or votes are not shown beside these (never mixed)
+    other = any(old.get(k) not in (None, added[k]) for k in settings)
+    drop = (*TABLE_METRICS, "disentanglement_seconds") if other else ()
+    update_record(run_dir, added, runs.weights_steps(run_dir), weights_digest(run_dir), drop=drop)
     return added, folder
