@@ -161,7 +161,7 @@ def metric_groups(names) -> tuple[str, ...]:
     """
     owner = {m: g for g, metrics in METRIC_GROUPS.items() for m in metrics}
     every = ["all", *METRIC_GROUPS, *owner]
-    wanted = set()
+    wanted: set[str] = set()
     for name in names:
         if name == "all":
             wanted.update(METRIC_GROUPS)
