@@ -15,9 +15,11 @@ from tfp_vae.model.vae import STEPS_PER_EXECUTION
 BODIES = {"conv": {"encoder": "conv", "conv_filters": 4, "conv_layers": 2}, "mlp": {}}
 # Found with this test (2026-12-01): on the XLA body, growing from 65 steps (64 + 1) leaves 4 of
 # the 512 entries of one Adam moment 1 ulp (7.5e-9) apart from the uninterrupted run's, the
-# weights still equal at 75 steps; from 64, 66, 69, 70, 71, 72 or 1 steps it is bit-identical,
-# and the block program gives identical results for 1 + 5 steps and 6 steps in one process. The
-# cause is not found yet: strict, so the test says when it is fixed.
+# weights still equal at 75 steps; from 64, 66, 69, 70, 71, 72 or 1 steps it ends bit-identical.
+# After 65 steps, fresh (64 + 1) and grown from 1 (1 | 64) differ already in the first layer's
+# Adam moments (weights equal), while `update_block` itself gives identical moments for 64 + 1,
+# 1 + 64 and 1 | a new model's 64 in one process (same data, copied state): the gap lies in the
+# fit / resume path, not the block program nor the random streams. Strict: says when it is fixed.
 XLA_GAP = pytest.mark.xfail(strict=True, reason="XLA body grown from 65 steps: one Adam moment 1 ulp apart")
 
 
