@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tfp_vae.registry import Registry
+from tfp_vae.registry import Registry, hint
 
 # Entries are typed Any here: their classes live in the home modules, which import TensorFlow.
 LIKELIHOODS: Registry[Any] = Registry("likelihood", "likelihood family", home="tfp_vae.model.likelihoods")
@@ -136,3 +136,39 @@ STRATEGIES: Registry[Any] = Registry("strategy", "distribution strategy", home="
 STRATEGIES.declare("default", "the current (usually single-device) strategy")
 STRATEGIES.declare("mirrored", "every GPU (or logical device) of this machine", synonyms=("gpus",))
 STRATEGIES.declare("multiworker", "several machines, described by $TF_CONFIG")
+
+# The disentanglement metrics by group, one estimator each, in the order they run
+# (`tfp_vae.evaluation.disentanglement.suite`, whose GROUP_METRICS this is): `tfp-vae evaluate
+# --disentanglement-metrics` checks its names here, before TensorFlow loads.
+METRIC_GROUPS: dict[str, tuple[str, ...]] = {
+    "mig": ("mig",),
+    "dci": ("dci_disentanglement", "dci_completeness", "dci_informativeness"),
+    "sap": ("sap",),
+    "modularity": ("modularity", "explicitness"),
+    "factor_vae": ("factor_vae_score",),
+    "beta_vae": ("beta_vae_score",),
+}
+
+
+def metric_groups(names) -> tuple[str, ...]:
+    """The groups of `METRIC_GROUPS` (in its order) that compute `names`, each a group (`mig`,
+    `factor_vae`, ...), one of its metrics (`factor_vae_score`, `dci_completeness`, ...) or
+    "all".
+    An unknown name, or none at all, raises `ValueError` naming the choices.
+
+    >>> metric_groups(["factor_vae_score", "mig"])
+    ('mig', 'factor_vae')
+    """
+    owner = {m: g for g, metrics in METRIC_GROUPS.items() for m in metrics}
+    every = ["all", *METRIC_GROUPS, *owner]
+    wanted: set[str] = set()
+    for name in names:
+        if name == "all":
+            wanted.update(METRIC_GROUPS)
+            continue
+        if name not in METRIC_GROUPS and name not in owner:
+            raise ValueError(f"{name!r}: {hint('disentanglement metric', name, names=every)}")
+        wanted.add(owner.get(name, name))
+    if not wanted:
+        raise ValueError(f"no disentanglement metric named: choose from {every}.")
+    return tuple(g for g in METRIC_GROUPS if g in wanted)

@@ -41,7 +41,7 @@ from typing import Any, NoReturn
 
 from tfp_vae import choices, registry
 from tfp_vae.config import BINARIZE, DEQUANTIZE, KL_MODES, KL_STYLES, PRIOR_INITS, VAEConfig
-from tfp_vae.data.sources import SOURCES, load_raw, source_for
+from tfp_vae.data.sources import DSPRITES_NAMES, SOURCES, load_raw, source_for
 from tfp_vae.errors import ConfigError, RunPaused, RunWriteError, TfpVaeError
 from tfp_vae.quiet import calm
 
@@ -291,6 +291,9 @@ def _evaluate(args) -> int:
     for name in ("disentanglement_points", "factor_vae_votes"):  # before any work is done
         if min(getattr(args, name)) < 1:
             raise TfpVaeError(f"--{name.replace('_', '-')} {getattr(args, name)}: need two integers >= 1.")
+    if args.at_steps is not None and _milestone_done(args):
+        return 0
+    _check_training_done(args.run_dir)
     from tfp_vae.evaluation.shards import evaluate_run  # TensorFlow: see _train
     from tfp_vae.runs import files as runs
     from tfp_vae.training.trainer import load_data_for
@@ -347,11 +350,68 @@ def _evaluate_factors(model, args) -> None:
         points=tuple(args.disentanglement_points),
         votes=tuple(args.factor_vae_votes),
         verbose=args.verbose,
+        groups=args.disentanglement_metrics,
     )
     for key, value in scores.items():
         if isinstance(value, float) and key != "disentanglement_seconds":
             print(f"  {key:<20}{value:>12.4f}")
     print(f"added to metrics.json ({scores['disentanglement_seconds']:.0f} s); per-metric files in {folder}")
+
+
+def metric_names(text: str) -> tuple[str, ...]:
+    """`--disentanglement-metrics mig,factor_vae`: the metric groups named (each a group or one of
+    its metrics), checked against `choices.METRIC_GROUPS` before TensorFlow loads."""
+    try:
+        return choices.metric_groups([n.strip() for n in text.split(",") if n.strip()])
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(f"{err} (comma-separated)") from err
+
+
+class MilestoneNotReached(TfpVaeError):
+    """`evaluate --at-steps N` on a run whose training has not reached exactly N steps yet
+    (exit 75: train it there, then rerun)."""
+
+
+def _milestone_done(args) -> bool:
+    """`evaluate --at-steps N`, before TensorFlow loads: True (nothing to do) when metrics.json
+    holds the chosen metrics at N steps already; raises `MilestoneNotReached` when the run is not
+    trained to exactly N steps (not complete, or complete at another budget)."""
+    run_dir, steps = Path(args.run_dir), args.at_steps
+    status = _read_json(run_dir / "status.json")  # training.checkpoint.STATUS_FILE
+    config = _read_json(run_dir / "config.json")
+    wanted = ["iwae"]
+    if args.disentanglement and config.get("dataset") in DSPRITES_NAMES:  # its factors are known
+        groups = args.disentanglement_metrics or tuple(choices.METRIC_GROUPS)
+        wanted += [m for g in groups for m in choices.METRIC_GROUPS[g]]
+    entry = (_read_json(run_dir / "metrics.json").get("at_steps") or {}).get(str(steps), {})
+    if all(m in entry for m in wanted):
+        print(
+            f"{run_dir} is evaluated at {steps} steps already ({', '.join(wanted)} in metrics.json's "
+            f"at_steps); nothing to do. Next: tfp-vae study {run_dir.parent}"
+        )
+        return True
+    done, state = status.get("steps_done"), status.get("state")
+    if state == "complete" and done == steps:
+        return False
+    if done is not None and done > steps:
+        raise TfpVaeError(
+            f"{run_dir} is trained for {done} optimizer steps, past the milestone --at-steps {steps}, "
+            f"which was not evaluated; evaluate it at its own steps (--at-steps {done}) instead."
+        )
+    raise MilestoneNotReached(
+        f"{run_dir} is not trained to {steps} steps yet (state {state or 'not started'}, "
+        f"{done or 0} steps done): train it with --max-steps {steps}, then rerun this command."
+    )
+
+
+def _check_training_done(run_dir) -> None:
+    """One line when the run's training is not complete (its weights are those of the last slice)."""
+    status = _read_json(Path(run_dir) / "status.json")  # training.checkpoint.STATUS_FILE
+    if status.get("state") in ("training", "paused"):
+        print(
+            f"note: {run_dir} is {status['state']} at {status.get('steps_done', '?')} optimizer steps: "
+            "evaluating the weights of that point (metrics.json records them under those steps)"
+        )
 
 
 def _plot(args) -> int:
@@ -376,6 +436,24 @@ def _show(args) -> int:
     with pd.option_context("display.max_columns", None):
         print(fit_table(table, SHOW_WIDTH))
     print(f"{len(table)} run(s) side by side (nats per example); nothing written")
+    return 0
+
+
+def _study(args) -> int:
+    import pandas as pd  # loads with the command, as the run table does (see _train)
+
+    from tfp_vae.studies.beta_study import study_summary, study_table
+    from tfp_vae.studies.table import SHOW_WIDTH, fit_table
+
+    table = study_table(args.root, args.pattern, milestones=args.milestones)
+    with pd.option_context("display.max_columns", None):
+        print(fit_table(table, SHOW_WIDTH))
+        print("\nmedian over seeds per beta:")
+        print(fit_table(study_summary(table).reset_index(), SHOW_WIDTH))
+    print(
+        f"{len(table)} run(s) of {args.root}/{args.pattern} at milestones {args.milestones} steps "
+        "(metrics from metrics.json's at_steps; NaN: not evaluated there yet); nothing written"
+    )
     return 0
 
 
@@ -553,6 +631,25 @@ def build_parser() -> argparse.ArgumentParser:
         "time (kept in RUN_DIR/evaluation/disentanglement/, so a stopped run resumes) (default: true)",
     )
     evaluate.add_argument(
+        "--at-steps",
+        type=int,
+        default=None,
+        metavar="N",
+        help="a milestone: evaluate only weights trained for exactly N optimizer steps (a complete "
+        "run of --max-steps N); does nothing when metrics.json holds the chosen metrics at N "
+        "already, exits with 75 when the run is not there yet (train it, then rerun)",
+    )
+    evaluate.add_argument(
+        "--disentanglement-metrics",
+        type=metric_names,
+        default=None,
+        metavar="NAMES",
+        help="only these disentanglement metrics, comma-separated groups "
+        f"({','.join(choices.METRIC_GROUPS)}) or their metrics (e.g. factor_vae_score), e.g. "
+        "mig,factor_vae at a milestone; metrics.json keeps each evaluation under the weights' "
+        "optimizer steps (at_steps) (default: all, the six)",
+    )
+    evaluate.add_argument(
         "--disentanglement-points",
         type=int,
         nargs=2,
@@ -596,6 +693,30 @@ def build_parser() -> argparse.ArgumentParser:
     )
     show.add_argument("run_dirs", metavar="RUN_DIR", nargs="+")
     show.set_defaults(run=_show)
+
+    study = sub.add_parser(
+        "study",
+        help="the beta-VAE study's table: metrics per (beta, seed) at each milestone, medians per beta",
+        description="One row per run directory ROOT/PATTERN: beta, seed, steps trained, MIG and "
+        "the FactorVAE score at every milestone, the other disentanglement metrics and the ELBO at "
+        "the last; then the median over seeds per beta. Reads metrics.json's at_steps (written by "
+        "tfp-vae evaluate after each milestone).",
+    )
+    study.add_argument("root", metavar="ROOT", nargs="?", default="experiments/results")
+    study.add_argument(
+        "--pattern",
+        default="dsprites_beta*_seed*",
+        help="run folders under ROOT (default: dsprites_beta*_seed*)",
+    )
+    study.add_argument(
+        "--milestones",
+        type=int,
+        nargs="+",
+        default=[10_000, 25_000, 50_000],
+        metavar="STEPS",
+        help="optimizer steps of the evaluations (default: 10000 25000 50000)",
+    )
+    study.set_defaults(run=_study)
     return parser
 
 
@@ -613,6 +734,9 @@ def main(argv=None) -> int:
             run_lock(args.run_dir, lock) if lock and os.path.isdir(args.run_dir) else contextlib.nullcontext()
         ):
             return args.run(args)
+    except MilestoneNotReached as err:  # not an error: not yet (a loop trains, then reruns)
+        print(f"tfp-vae {args.command}: not yet: {err}", file=sys.stderr)
+        return REQUEUE_EXIT
     except TfpVaeError as err:
         message = str(err)
         if isinstance(err, ConfigError) and err.field:  # the flag the user typed, not the field

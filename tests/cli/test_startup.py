@@ -55,7 +55,14 @@ def _imported(stderr: str) -> str:
 
 @pytest.mark.parametrize(
     "args",
-    [("--help",), ("train", "--help"), ("sweep", "--help"), ("evaluate", "--help"), ("show", "--help")],
+    [
+        ("--help",),
+        ("train", "--help"),
+        ("sweep", "--help"),
+        ("evaluate", "--help"),
+        ("show", "--help"),
+        ("study", "--help"),
+    ],
 )
 def test_help_answers_without_tensorflow(args):
     done, seconds = _cli(*args)

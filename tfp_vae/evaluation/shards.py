@@ -5,7 +5,8 @@ Layout added to RUN_DIR:
                                             log_p_discrete, of the 8-bit or binary images) of the
                                             images [i * S, (i + 1) * S) (plain arrays, no pickle)
     metrics.json                            `evaluate`'s metrics over all images, with
-                                            iwae_standard_error, images and num_samples
+                                            iwae_standard_error, images and num_samples, kept by
+                                            the weights' optimizer steps (`record`)
     evaluation/status.json                  "paused" (SIGTERM / SIGINT: the shard under way was
                                             finished and kept; the command that resumes) or
                                             "complete" once a paused evaluation finished
@@ -16,7 +17,8 @@ before it stay whole.
 <key> names the SHA-256 of model.weights.h5 and of the test images, the batch size, the seed and
 the shard format (`SHARD_FORMAT`):
 shards of other weights or other images are never combined, and starting an evaluation under a new
-key deletes the shards of older ones. Draws are stateless (seed = config.seed), so the shards
+key deletes the shards of older ones, saying so (a run trained further after an evaluation has
+new weights, so a new key). Draws are stateless (seed = config.seed), so the shards
 together give exactly the figures of one `evaluate(model, x, seed=config.seed)` call on all images
 with the same batch size, however often the evaluation was stopped and rerun.
 
@@ -45,6 +47,7 @@ import tf_keras
 
 from tfp_vae.errors import RunPaused
 from tfp_vae.evaluation.elbo import per_example, summarize
+from tfp_vae.evaluation.record import update_record
 from tfp_vae.runs import files as runs
 from tfp_vae.runs.interrupts import stop_requests
 
@@ -66,6 +69,19 @@ def _sha256(data: bytes) -> str:
 def weights_digest(run_dir) -> str:
     """The first 16 hex digits of the SHA-256 of RUN_DIR/model.weights.h5."""
     return _sha256((Path(run_dir) / runs.WEIGHTS_FILE).read_bytes())
+
+
+def discard_stale(folder: Path, what: str, verbose: int = 1) -> None:
+    """Deletes the siblings of `folder` (the caches of other weights or settings: never to be
+    combined with its own), saying so in one line each when verbose."""
+    for stale in sorted(folder.parent.glob("*")):
+        if stale != folder and stale.is_dir():
+            if verbose:
+                print(
+                    f"discarding the {what} in {stale} (computed from other weights or settings "
+                    f"than the current {folder.name})"
+                )
+            shutil.rmtree(stale, ignore_errors=True)
 
 
 def shard_folder(run_dir, x, num_samples: int, batch_size: int, seed: int) -> Path:
@@ -96,9 +112,7 @@ def evaluate_run(
     """
     seed = model.config.seed
     folder = shard_folder(run_dir, x, num_samples, batch_size, seed)
-    for stale in folder.parent.glob("*"):  # other weights or images: never to be combined
-        if stale != folder:
-            shutil.rmtree(stale, ignore_errors=True)
+    discard_stale(folder, "evaluation shards", verbose)  # other weights or images: never combined
     size = batch_size * max(1, shard_images // batch_size)  # shards start at batch boundaries
     starts = range(0, len(x), size)
     paths = [folder / f"shard-{i:05d}.npz" for i in range(len(starts))]
@@ -134,7 +148,8 @@ def evaluate_run(
     metrics = summarize(model.config, {k: np.concatenate([p[k] for p in parts]) for k in parts[0]})
     record = {k: np.asarray(v).tolist() for k, v in metrics.items()}
     record.update(num_samples=num_samples, test_images=len(x), seed=seed)
-    path = runs.atomic_write_text(Path(run_dir) / runs.METRICS_FILE, json.dumps(record, indent=2))
+    update_record(run_dir, record, runs.weights_steps(run_dir), weights_digest(run_dir))
+    path = Path(run_dir) / runs.METRICS_FILE
     if (Path(run_dir) / EVALUATION_DIR / STATUS_FILE).is_file():  # a pause before: now finished
         status = {"state": "complete", "shards_done": len(paths), "shards": len(paths)}
         runs.atomic_write_text(Path(run_dir) / EVALUATION_DIR / STATUS_FILE, json.dumps(status, indent=2))

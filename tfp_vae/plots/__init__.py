@@ -19,6 +19,7 @@ from tfp_vae.plots.disentanglement import (
     disentanglement_vs_beta,
     factor_traversals,
     principal_traversals,
+    study_vs_beta,
 )
 from tfp_vae.plots.model import (
     image_grid,

@@ -175,3 +175,44 @@ def disentanglement_vs_beta(
     left.set_title(f"Disentanglement across beta (mean +- sd over {int(count.max())} seed(s))")
     rate_distortion(table, ax=right)
     return fig
+
+
+def study_vs_beta(
+    table: pd.DataFrame, metrics: str | Sequence[str] = ("mig", "factor_vae_score", "dci_disentanglement")
+) -> Figure:
+    """The β-VAE study's metrics against beta: one panel per metric, every seed's figure as a
+    point and the median over seeds as a line, one colour per milestone of training.
+
+    table: `tfp_vae.studies.beta_study.study_table` (columns beta, seed, `<metric>@<steps>`);
+    metrics: names of `tfp_vae.evaluation.disentanglement.METRICS` (or "elbo"), each drawn at
+    every milestone the table holds it for.
+    """
+    names = [metrics] if isinstance(metrics, str) else list(metrics)
+    if not names:
+        raise TfpVaeError(f"metrics=(): name one or more of {list(disentanglement.METRICS)}.")
+    columns = {m: [c for c in table.columns if c.startswith(f"{m}@")] for m in names}
+    missing = [m for m, found in columns.items() if not found]
+    if missing:
+        have = sorted({c.split("@")[0] for c in table.columns if "@" in c})
+        raise TfpVaeError(f"the study table has no column of {missing}; it has {have} (study_table's).")
+    betas = sorted(table["beta"].unique())
+    fig = Figure(figsize=(4.2 * len(names), 3.8), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(1, len(names)))
+    for ax, name in zip(axes, names):
+        for i, col in enumerate(columns[name]):
+            values = table[["beta", col]].dropna()
+            if values.empty:
+                continue
+            colour = f"C{i}"
+            spread = 1.0 + 0.04 * (i - (len(columns[name]) - 1) / 2)  # milestones side by side
+            ax.scatter(values["beta"] * spread, values[col], s=14, alpha=0.6, color=colour)
+            median = values.groupby("beta")[col].median()
+            ax.plot(median.index * spread, median, "o-", color=colour, label=f"{col.split('@')[1]} steps")
+        beta_axis(ax, betas)
+        ax.set_xticks(betas, [f"{b:g}" for b in betas])
+        ax.minorticks_off()
+        label = disentanglement.METRICS[name] if name in disentanglement.METRICS else name
+        ax.set_title(f"{label}: seeds (dots), median (line)", fontsize=9)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    return fig

@@ -41,6 +41,7 @@ LATENTS_BEFORE = "latents_before.npz"
 METRICS_FILE = "metrics.json"
 LATENT_EXAMPLES = 2000  # test images whose codes the before/after scatter shows
 CONFIG_ATTR = "tfp_vae_config"  # HDF5 attribute of the weights file holding its config JSON
+STEPS_ATTR = "tfp_vae_steps"  # HDF5 attribute: the optimizer steps the weights were trained for
 
 
 # What each file of a run directory is, for the message of a write that fails.
@@ -223,13 +224,18 @@ def _no_lambda_warning():
 
 
 def save_weights(model, path) -> Path:
-    """Writes the weights as HDF5 arrays, stamped with the config JSON they belong to."""
+    """Writes the weights as HDF5 arrays, stamped with the config JSON they belong to and, for a
+    model with an optimizer, the optimizer steps they were trained for (`weights_steps`)."""
+    optimizer = getattr(model, "optimizer", None)
+    steps = None if optimizer is None else int(optimizer.iterations.numpy())
 
     def write(tmp):
         with _no_lambda_warning():
             model.save_weights(tmp)
         with h5py.File(tmp, "a") as f:
             f.attrs[CONFIG_ATTR] = model.config.to_json()
+            if steps is not None:
+                f.attrs[STEPS_ATTR] = steps
 
     return atomic_write(path, write)
 
@@ -239,6 +245,24 @@ def weights_config(path) -> VAEConfig | None:
     with h5py.File(path, "r") as f:
         stamp = f.attrs.get(CONFIG_ATTR)
     return None if stamp is None else VAEConfig.from_json(stamp)
+
+
+def weights_steps(run_dir) -> int | None:
+    """The optimizer steps the weights in RUN_DIR/model.weights.h5 were trained for: the file's
+    stamp (`save_weights`), else status.json's steps_done when the file holds the latest weights
+    (no best epoch recorded), else None (unknown)."""
+    run_dir = Path(run_dir)
+    with h5py.File(run_dir / WEIGHTS_FILE, "r") as f:
+        stamp = f.attrs.get(STEPS_ATTR)
+    if stamp is not None:
+        return int(stamp)
+    try:  # status.json is `tfp_vae.training.checkpoint`'s: read here as plain JSON
+        status = json.loads((run_dir / "status.json").read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(status, dict) or "best_epoch" in status or not status.get("steps_done"):
+        return None
+    return int(status["steps_done"])
 
 
 def save(model: VAE, run_dir: str | os.PathLike) -> Path:

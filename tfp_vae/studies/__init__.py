@@ -2,6 +2,7 @@
 
     grid    `sweep`: train and evaluate every point of a grid, resumable and shardable; results.csv
     table   `runs_table`: run directories side by side (`tfp-vae show`)
+    beta_study  `study_table`, `study_summary`: the β-VAE study's metrics by milestone (`tfp-vae study`)
     families  `family_table`: likelihood families ranked in bits per dimension of 8-bit images
 
 May use `tfp_vae.training` and everything below it.
@@ -12,6 +13,7 @@ from tfp_vae import quiet
 
 quiet.import_tensorflow()  # TensorFlow's import-time C++ notices off, before its first import
 
+from tfp_vae.studies.beta_study import study_summary, study_table
 from tfp_vae.studies.families import family_table
 from tfp_vae.studies.grid import SweepPoint, grid_points, load_results, shard_points, sweep
 from tfp_vae.studies.table import runs_table

@@ -49,6 +49,8 @@ from tfp_vae.config import VAEConfig
 from tfp_vae.errors import ConfigError
 from tfp_vae.evaluation import disentanglement
 from tfp_vae.evaluation.elbo import active_directions, evaluate, posterior_means
+from tfp_vae.evaluation.record import DIGEST_KEY, read_record, update_record
+from tfp_vae.evaluation.shards import weights_digest
 from tfp_vae.runs import files as runs
 from tfp_vae.runs.locks import RunDirBusyError, run_lock
 from tfp_vae.training.trainer import load_data_for, train
@@ -214,11 +216,15 @@ def _record_settings(out_dir: Path, settings: dict) -> None:
 
 
 def is_finished(run_dir, config: VAEConfig) -> bool:
-    """True when `run_dir` holds metrics for exactly `config`."""
+    """True when `run_dir` holds metrics for exactly `config`, of the weights it holds now (a
+    metrics.json of older weights, from before the run was trained further, does not count)."""
     run_dir = Path(run_dir)
     if not (run_dir / METRICS_FILE).is_file() or not (run_dir / runs.CONFIG_FILE).is_file():
         return False
     try:
+        digest = read_record(run_dir).get(DIGEST_KEY)
+        if digest is not None and digest != weights_digest(run_dir):
+            return False
         return runs.load_config(run_dir) == config
     except Exception:  # an unreadable config is an unfinished point: it is redone
         return False
@@ -266,7 +272,8 @@ def run_point(
             )
         )
         metrics.update(disentanglement_seconds=time.perf_counter() - start, **settings)
-    runs.atomic_write_text(run_dir / METRICS_FILE, json.dumps(metrics, indent=2, sort_keys=True))
+    metrics = dict(sorted(metrics.items()))
+    update_record(run_dir, metrics, runs.weights_steps(run_dir), weights_digest(run_dir))
     return metrics
 
 

@@ -3,11 +3,14 @@
 Layout added to RUN_DIR:
     evaluation/disentanglement/<key>/<group>.json   {"metrics": {...}, "seconds": s} of one
                                                     group of `suite.GROUPS` (mig, dci, ...)
-    metrics.json                                    updated with every metric, the settings and
-                                                    disentanglement_seconds (all groups' sum)
+    metrics.json                                    updated with every metric computed, the
+                                                    settings and disentanglement_seconds (the
+                                                    groups' sum), kept by the weights' optimizer
+                                                    steps too (`tfp_vae.evaluation.record`)
 
 <key> names the SHA-256 of model.weights.h5, the points, the votes and the seed: figures of other
-weights or settings are never combined, and starting under a new key deletes the older ones. Each
+weights or settings are never combined, and starting under a new key deletes the older ones
+(saying so: a run trained further after an evaluation has new weights, hence a new key). Each
 group's randomness depends on the seed alone (`suite`), so a resumed evaluation gives exactly the
 figures of an uninterrupted one.
 """
@@ -16,12 +19,13 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tfp_vae.evaluation.disentanglement.suite import GROUP_METRICS, model_metrics
-from tfp_vae.evaluation.shards import EVALUATION_DIR, weights_digest
+from tfp_vae.evaluation.disentanglement.suite import GROUPS, TABLE_METRICS, check_groups, model_metrics
+from tfp_vae.evaluation.record import read_record, update_record
+from tfp_vae.evaluation.shards import EVALUATION_DIR, discard_stale, weights_digest
 from tfp_vae.runs import files as runs
 
 if TYPE_CHECKING:
@@ -44,24 +48,26 @@ def evaluate_factors(
     points: tuple[int, int] = (10_000, 5_000),
     votes: tuple[int, int] = (10_000, 5_000),
     verbose: int = 1,
+    groups: Sequence[str] | None = None,
 ) -> tuple[dict[str, Any], Path]:
-    """Every metric of `suite.TABLE_METRICS` of the run's `model` on the factor grid `ds`, group by
-    group; groups kept in the folder are reused. Adds them to RUN_DIR/metrics.json (created if
-    missing) with disentanglement_points, factor_vae_votes and disentanglement_seconds.
+    """The metrics of `suite.TABLE_METRICS` of the run's `model` on the factor grid `ds` (those of
+    `groups` only, e.g. ("mig", "factor_vae"); default all), group by group; groups kept in the
+    folder are reused. Adds them to RUN_DIR/metrics.json (`tfp_vae.evaluation.record`: by the
+    weights' optimizer steps too) with disentanglement_points, factor_vae_votes and
+    disentanglement_seconds (of every group kept for these weights).
 
     points: (train, test) images for the code metrics; votes: (train, eval) for the FactorVAE and
     BetaVAE scores; the seed is the run's config.seed. Returns (the metrics added, the folder).
     """
+    chosen = check_groups(groups)  # before any work: an unknown name is refused at once
     points, votes = (int(points[0]), int(points[1])), (int(votes[0]), int(votes[1]))
     seed = model.config.seed
     folder = metrics_folder(run_dir, points, votes, seed)
-    for stale in folder.parent.glob("*"):  # other weights or settings: never to be combined
-        if stale != folder:
-            shutil.rmtree(stale, ignore_errors=True)
+    discard_stale(folder, "disentanglement metrics", verbose)  # other weights or settings
     folder.mkdir(parents=True, exist_ok=True)
     done: dict[str, float] = {}
     seconds: dict[str, float] = {}
-    for group in GROUP_METRICS:
+    for group in GROUPS:  # all kept: disentanglement_seconds counts every group of these weights
         path = folder / f"{group}.json"
         if path.is_file():
             record = json.loads(path.read_text())
@@ -74,7 +80,15 @@ def evaluate_factors(
         runs.atomic_write_text(folder / f"{group}.json", text)
 
     scores = model_metrics(
-        model, ds, *points, factor_vae_votes=votes, seed=seed, done=done, on_group=keep, verbose=verbose
+        model,
+        ds,
+        *points,
+        factor_vae_votes=votes,
+        seed=seed,
+        done=done,
+        on_group=keep,
+        verbose=verbose,
+        groups=chosen,
     )
     added: dict[str, Any] = {
         **scores,
@@ -82,8 +96,10 @@ def evaluate_factors(
         "factor_vae_votes": list(votes),
         "disentanglement_seconds": float(sum(seconds.values())),
     }
-    path = Path(run_dir) / runs.METRICS_FILE
-    record = json.loads(path.read_text()) if path.is_file() else {}
-    record.update(added)
-    runs.atomic_write_text(path, json.dumps(record, indent=2))
+    old = read_record(run_dir)
+    settings = ("disentanglement_points", "factor_vae_votes")
+    # figures of these weights at other points or votes are not shown beside these (never mixed)
+    other = any(old.get(k) not in (None, added[k]) for k in settings)
+    drop = (*TABLE_METRICS, "disentanglement_seconds") if other else ()
+    update_record(run_dir, added, runs.weights_steps(run_dir), weights_digest(run_dir), drop=drop)
     return added, folder

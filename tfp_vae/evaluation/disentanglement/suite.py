@@ -19,12 +19,13 @@ from __future__ import annotations
 
 import functools
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
 import tf_keras
 
+from tfp_vae.choices import METRIC_GROUPS, metric_groups
 from tfp_vae.data.dsprites import DSprites, load_dsprites
 from tfp_vae.data.sources import DSPRITES_NAMES
 from tfp_vae.evaluation.disentanglement.beta_vae import beta_vae_images, beta_vae_score
@@ -96,14 +97,8 @@ IMAGE_GROUPS: dict[str, Callable[..., dict[str, float]]] = {
     },
 }
 GROUPS = (*CODE_GROUPS, *IMAGE_GROUPS)
-GROUP_METRICS = {
-    "mig": ("mig",),
-    "dci": ("dci_disentanglement", "dci_completeness", "dci_informativeness"),
-    "sap": ("sap",),
-    "modularity": ("modularity", "explicitness"),
-    "factor_vae": ("factor_vae_score",),
-    "beta_vae": ("beta_vae_score",),
-}
+GROUP_METRICS = METRIC_GROUPS  # declared TensorFlow-free in `tfp_vae.choices`
+assert tuple(GROUP_METRICS) == GROUPS, "choices.METRIC_GROUPS and the groups here must agree"
 
 
 def _group_seed(seed: Seed, group: str) -> int:
@@ -144,6 +139,7 @@ def model_metrics(
     done: dict[str, float] | None = None,
     on_group: Callable[[str, dict[str, float], float], None] | None = None,
     verbose: int = 0,
+    groups: Sequence[str] | None = None,
 ) -> dict[str, float]:
     """Every metric of `model` (a `tfp_vae.VAE` or a callable images -> codes) on the grid `ds`.
 
@@ -156,13 +152,16 @@ def model_metrics(
     done: metrics already computed; a group whose metrics are all there is skipped (resuming).
     on_group(group, scores, seconds): called as each group finishes (to keep it).
     verbose: 1 prints a line per group and a progress bar over the images each encodes.
+    groups: the groups to compute (`GROUPS`, in any order; default all), e.g. ("mig",
+    "factor_vae") at a milestone; the result then holds their metrics only.
     """
     num_train, num_test = count(num_train, "num_train"), count(num_test, "num_test")
     votes = tuple(count(v, "factor_vae_votes") for v in factor_vae_votes)
+    chosen = check_groups(groups)
     scores = dict(done or {})
-    todo = [g for g in GROUPS if not all(m in scores for m in GROUP_METRICS[g])]
-    if verbose and len(todo) < len(GROUPS):
-        print(f"resuming: {len(GROUPS) - len(todo)} of {len(GROUPS)} metric group(s) done")
+    todo = [g for g in chosen if not all(m in scores for m in GROUP_METRICS[g])]
+    if verbose and len(todo) < len(chosen):
+        print(f"resuming: {len(chosen) - len(todo)} of {len(chosen)} metric group(s) done")
     encode = representation(model)  # one compiled encoder for every group
     codes = factors = None
     split = 0
@@ -188,7 +187,13 @@ def model_metrics(
         if verbose:
             figures = ", ".join(f"{k} {v:.4f}" for k, v in part.items())
             print(f"{group:<11} {figures}  ({seconds:.0f} s)")
-    return {m: float(scores[m]) for m in TABLE_METRICS}
+    return {m: float(scores[m]) for m in TABLE_METRICS if any(m in GROUP_METRICS[g] for g in chosen)}
+
+
+def check_groups(groups: Sequence[str] | None) -> tuple[str, ...]:
+    """`groups` checked (`tfp_vae.choices.metric_groups`: groups or their metrics), in `GROUPS`
+    order; None is every group."""
+    return GROUPS if groups is None else metric_groups(groups)
 
 
 def _bar(verbose: int, images: int, what: str):

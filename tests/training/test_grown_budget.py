@@ -1,0 +1,48 @@
+"""A step budget grown from a to b, where a ends mid-block (not a multiple of fit's 64-step block,
+`tfp_vae.model.vae.STEPS_PER_EXECUTION`) and mid-epoch, trains exactly what one run to b trains:
+a Bernoulli fit of binary images without dynamic binarization (the random streams then hold the
+posterior draws alone), bit for bit in weights, optimizer step count and history."""
+
+import numpy as np
+import pytest
+from training.test_resume import _status, _weights
+
+import tfp_vae
+from tfp_vae import VAEConfig
+from tfp_vae.model.vae import STEPS_PER_EXECUTION
+
+# conv (the study's body): the block of steps is a plain oneDNN graph; mlp: one XLA program.
+BODIES = {"conv": {"encoder": "conv", "conv_filters": 4, "conv_layers": 2}, "mlp": {}}
+# Found with this test (2026-12-01): on the XLA body, growing from 65 steps (64 + 1) leaves 4 of
+# the 512 entries of one Adam moment 1 ulp (7.5e-9) apart from the uninterrupted run's, the
+# weights still equal at 75 steps; from 64, 66, 69, 70, 71, 72 or 1 steps it ends bit-identical.
+# After 65 steps, fresh (64 + 1) and grown from 1 (1 | 64) differ already in the first layer's
+# Adam moments (weights equal), while `update_block` itself gives identical moments for 64 + 1,
+# 1 + 64 and 1 | a new model's 64 in one process (same data, copied state): the gap lies in the
+# fit / resume path, not the block program nor the random streams. Strict: says when it is fixed.
+XLA_GAP = pytest.mark.xfail(strict=True, reason="XLA body grown from 65 steps: one Adam moment 1 ulp apart")
+
+
+@pytest.mark.parametrize("body", [pytest.param(b, marks=XLA_GAP if b == "mlp" else ()) for b in BODIES])
+def test_a_budget_grown_from_mid_block_ends_bit_identical_to_one_run(tmp_path, body):
+    rng = np.random.default_rng(3)
+    binary = (rng.random([140, 8, 8, 1]) < 0.4).astype("float32")  # 70 steps an epoch at batch 2
+    data = ((binary, None), (binary[:20], None))
+    cfg = VAEConfig(
+        input_shape=(8, 8, 1), hidden_units=(8,), latent_dim=2, batch_size=2, epochs=10,
+        max_steps=75, binarize=None, likelihood="bernoulli", seed=11, validation_examples=0,
+        **BODIES[body],
+    )  # fmt: skip
+    first = 65  # one block of 64, then 1: neither a block's end nor an epoch's
+    assert first % STEPS_PER_EXECUTION and cfg.max_steps % STEPS_PER_EXECUTION
+    whole, whole_history = tfp_vae.train(cfg, tmp_path / "whole", data=data, verbose=0)
+    tfp_vae.train(cfg.replace(max_steps=first), tmp_path / "grown", data=data, verbose=0)
+    assert _status(tmp_path / "grown")["steps_done"] == first
+    grown, grown_history = tfp_vae.train(cfg, tmp_path / "grown", data=data, verbose=0)
+    assert _status(tmp_path / "grown")["steps_done"] == 75 == int(grown.optimizer.iterations)
+    assert grown_history == whole_history and len(grown_history["loss"]) == 1  # epoch 2 unfinished
+    for a, b in zip(grown.get_weights(), whole.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    saved, expected = _weights(tmp_path / "grown"), _weights(tmp_path / "whole")
+    for name in expected:
+        np.testing.assert_array_equal(saved[name], expected[name], err_msg=name)
