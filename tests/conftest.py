@@ -49,6 +49,18 @@ def grey_images(n, shape=(28, 28, 1), seed=0, likelihood="bernoulli"):
     return tfp_vae.scale_images(raw, likelihood)
 
 
+class FactorGrid:
+    """A stand-in for `load_dsprites`: the full grid of `sizes` classes per factor, each 'image'
+    [1, 1, len(sizes)] holding its factor classes (index row-major over the classes)."""
+
+    def __init__(self, sizes):
+        self.factor_sizes = tuple(sizes)
+
+    def images(self, indices):
+        classes = np.stack(np.unravel_index(np.asarray(indices), self.factor_sizes), axis=-1)
+        return classes.astype(np.uint8)[:, None, None, :]
+
+
 # The files that take longest run first: `pytest -n 2 --dist loadfile` (pyproject.toml) hands whole
 # files to its two workers in collection order, so a long file started last would keep one worker
 # busy after the other has finished.

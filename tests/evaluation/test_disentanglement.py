@@ -4,6 +4,7 @@ transforms of them score near 1, independent noise near 0, a rotation of two fac
 import numpy as np
 import pytest
 
+from conftest import FactorGrid
 from tfp_vae.errors import DataError
 from tfp_vae.evaluation import disentanglement as dis
 
@@ -104,17 +105,6 @@ def test_metrics_are_reproducible_and_take_a_seed(factors):
 
 
 # ---------------------------------------------------------------------------- FactorVAE score
-class GridData:
-    """A stand-in for `load_dsprites`: the full grid of SIZES, each 'image' [1, 1, 3] holding its
-    factor classes (index row-major over the classes)."""
-
-    factor_sizes = SIZES
-
-    def images(self, indices):
-        classes = np.stack(np.unravel_index(np.asarray(indices), SIZES), axis=-1)
-        return classes.astype(np.uint8)[:, None, None, :]
-
-
 def _as_codes(images):
     return images.reshape(len(images), -1).astype(float)
 
@@ -123,7 +113,7 @@ def test_factor_vae_score_is_one_for_the_factors_and_ignores_constant_latents():
     def codes_with_a_dead_latent(images):  # a latent of sd 0 < 0.05 must be pruned, not chosen
         return np.concatenate([_as_codes(images) ** 3, np.zeros((len(images), 1))], axis=1)
 
-    ds = GridData()
+    ds = FactorGrid(SIZES)
     assert dis.factor_vae_score(_as_codes, ds, num_train=300, num_eval=200) == 1.0
     assert dis.factor_vae_score(codes_with_a_dead_latent, ds, num_train=300, num_eval=200) == 1.0
 
@@ -131,7 +121,7 @@ def test_factor_vae_score_is_one_for_the_factors_and_ignores_constant_latents():
 def test_factor_vae_score_is_near_chance_for_noise():
     rng = np.random.default_rng(0)
     score = dis.factor_vae_score(
-        lambda images: rng.normal(size=(len(images), 4)), GridData(), num_train=600, num_eval=600
+        lambda images: rng.normal(size=(len(images), 4)), FactorGrid(SIZES), num_train=600, num_eval=600
     )
     assert abs(score - 1 / len(SIZES)) < 0.1
 
@@ -142,7 +132,10 @@ def test_factor_vae_score_encodes_a_vae_and_is_zero_when_every_latent_is_dead():
     model = tfp_vae.build_vae(tfp_vae.VAEConfig(latent_dim=2, input_shape=(1, 1, 3), hidden_units=(4,)))
     for layer in model.encoder.layers:  # zero weights: the posterior mean is the same for every image
         layer.set_weights([np.zeros_like(w) for w in layer.get_weights()])
-    assert dis.factor_vae_score(model, GridData(), num_train=20, num_eval=20, num_variance_points=100) == 0.0
+    assert (
+        dis.factor_vae_score(model, FactorGrid(SIZES), num_train=20, num_eval=20, num_variance_points=100)
+        == 0.0
+    )
 
 
 # ---------------------------------------------------------------------------- bad input
@@ -165,7 +158,7 @@ def test_too_few_points_for_the_split_says_how_to_fix_it(factors):
     with pytest.raises(DataError, match="num_train \\+ num_test = 15000.*smaller num_train"):
         dis.dci(factors.astype(float), factors)
     with pytest.raises(DataError, match="num_eval"):
-        dis.factor_vae_score(_as_codes, GridData(), num_eval=0)
+        dis.factor_vae_score(_as_codes, FactorGrid(SIZES), num_eval=0)
 
 
 # ---------------------------------------------------------------------------- pictures

@@ -6,6 +6,7 @@ and a duplicated representation of five factors."""
 import numpy as np
 import pytest
 
+from conftest import FactorGrid
 from tfp_vae.evaluation import disentanglement as dis
 
 DIAGONAL = np.diag(5.0 * np.ones(5))
@@ -75,17 +76,6 @@ SIZES = (3, 3, 3, 3, 3)  # five factors, as in the 1 - ln 2 / ln 10 of ten dupli
 N, TRAIN, TEST = 1500, 1000, 500
 
 
-class Grid:
-    """A stand-in for `load_dsprites`: the full grid of SIZES, each 'image' [1, 1, 5] holding its
-    factor classes (index row-major over the classes)."""
-
-    factor_sizes = SIZES
-
-    def images(self, indices):
-        classes = np.stack(np.unravel_index(np.asarray(indices), SIZES), axis=-1)
-        return classes.astype(np.uint8)[:, None, None, :]
-
-
 REPRESENTATIONS = {  # factor classes [n, 5] -> codes
     "identity": lambda f: f.astype(float),
     "zero": lambda f: np.zeros(f.shape),
@@ -136,7 +126,7 @@ def test_a_duplicated_code_is_disentangled_but_not_complete(code_scores):
 )
 def test_factor_vae_score_on_the_three_representations(name, low, high):
     score = dis.factor_vae_score(
-        _images_to(name), Grid(), num_train=300, num_eval=200, num_variance_points=500
+        _images_to(name), FactorGrid(SIZES), num_train=300, num_eval=200, num_variance_points=500
     )
     assert low <= score <= high
 
@@ -146,7 +136,9 @@ def test_factor_vae_score_on_the_three_representations(name, low, high):
 )
 def test_beta_vae_score_on_the_three_representations(name, low, high):
     # zero: every feature is 0, so the classifier names one factor: about 1 in 5 right
-    score = dis.beta_vae_score(_images_to(name), Grid(), num_train=500, num_eval=300, batch_size=16)
+    score = dis.beta_vae_score(
+        _images_to(name), FactorGrid(SIZES), num_train=500, num_eval=300, batch_size=16
+    )
     assert low <= score <= high
 
 

@@ -3,6 +3,7 @@ a progress count over the images asked for, and a VAE's encoder in float32 whate
 
 import numpy as np
 
+from conftest import FactorGrid
 from tfp_vae.evaluation import disentanglement as dis
 from tfp_vae.evaluation.disentanglement import observations
 from tfp_vae.evaluation.disentanglement.factor_vae import factor_vae_images
@@ -10,21 +11,13 @@ from tfp_vae.evaluation.disentanglement.factor_vae import factor_vae_images
 SIZES = (2, 3, 4)
 
 
-class GridData:
-    """A stand-in for `load_dsprites`: the full grid of SIZES, each 'image' [1, 1, 3] holding its
-    factor classes (index row-major over the classes)."""
-
-    factor_sizes = SIZES
-
-    def images(self, indices):
-        classes = np.stack(np.unravel_index(np.asarray(indices), SIZES), axis=-1)
-        return classes.astype(np.uint8)[:, None, None, :]
-
-
-class CountingGrid(GridData):
-    """GridData counting the images it renders."""
+class CountingGrid(FactorGrid):
+    """FactorGrid of SIZES counting the images it renders."""
 
     rendered = 0
+
+    def __init__(self):
+        super().__init__(SIZES)
 
     def __len__(self):
         return int(np.prod(SIZES))
@@ -46,7 +39,7 @@ class Counting:
 
 
 def test_encode_indices_encodes_each_distinct_image_once_in_the_order_asked():
-    ds, encode = GridData(), Counting(np.arange(6.0).reshape(3, 2) - 2.0)
+    ds, encode = FactorGrid(SIZES), Counting(np.arange(6.0).reshape(3, 2) - 2.0)
     indices = np.random.default_rng(0).integers(np.prod(SIZES), size=(3, 50))  # 150 draws of 24 images
     told = []
     codes = observations.encode_indices(encode, ds, indices, told.append)
