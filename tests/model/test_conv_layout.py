@@ -44,7 +44,7 @@ def test_the_reference_experiment_is_disentanglement_libs_model():
         "bernoulli",
         64,
     )
-    assert config.learning_rate == 1e-4
+    assert config.learning_rate == 1e-4 and config.posterior == "diagonal"
     model = tfp_vae.build_vae(config.replace(dataset="dsprites_small"))
     kernels = [s for n, s in _shapes(model) if n.endswith("kernel:0")]
     assert kernels == [
@@ -53,7 +53,7 @@ def test_the_reference_experiment_is_disentanglement_libs_model():
         (4, 4, 32, 64),
         (4, 4, 64, 64),
         (1024, 256),
-        (256, 65),
+        (256, 20),  # the diagonal posterior: 10 means, 10 scales
         (10, 256),
         (256, 1024),
         (4, 4, 64, 64),
