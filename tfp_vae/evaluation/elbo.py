@@ -78,7 +78,7 @@ from tfp_vae.data.pixels import (
 )
 from tfp_vae.errors import TfpVaeError
 from tfp_vae.evaluation.memory import return_large_blocks
-from tfp_vae.model.precision import float32_twin
+from tfp_vae.model.vae import float32_twin
 
 if TYPE_CHECKING:
     from tfp_vae.model.vae import VAE

@@ -43,20 +43,3 @@ def to_float32(cfg: VAEConfig) -> list:
     if cfg.precision == "float32":
         return []
     return [tf_keras.layers.Activation("linear", dtype="float32", name="to_float32")]
-
-
-def float32_twin(model):
-    """`model` itself if it computes in float32, else a float32 copy of it holding its current
-    weights, e.g. for evaluation, which always runs in float32. The copy is built once per model
-    (kept on it) and its weights refreshed at every call."""
-    if getattr(model.config, "precision", "float32") == "float32":
-        return model
-    twin = getattr(model, "_float32_twin", None)
-    if twin is None:
-        # build_vae is imported here: tfp_vae.model.vae imports this module (through the bodies).
-        from tfp_vae.model.vae import build_vae
-
-        twin = build_vae(model.config.replace(precision="float32"))
-        object.__setattr__(model, "_float32_twin", twin)  # not a tracked part of the model
-    twin.set_weights(model.get_weights())
-    return twin

@@ -434,3 +434,17 @@ def build_vae(config: VAEConfig | None = None, **overrides: Any) -> VAE:
     model = VAE(config)
     model(tf.zeros([1, *config.input_shape]))  # create the weights
     return model
+
+
+def float32_twin(model):
+    """`model` itself if it computes in float32, else a float32 copy of it holding its current
+    weights, e.g. for evaluation, which always runs in float32. The copy is built once per model
+    (kept on it) and its weights refreshed at every call."""
+    if getattr(model.config, "precision", "float32") == "float32":
+        return model
+    twin = getattr(model, "_float32_twin", None)
+    if twin is None:
+        twin = build_vae(model.config.replace(precision="float32"))
+        object.__setattr__(model, "_float32_twin", twin)  # not a tracked part of the model
+    twin.set_weights(model.get_weights())
+    return twin

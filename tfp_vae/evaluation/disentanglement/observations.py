@@ -30,7 +30,7 @@ import tensorflow as tf
 
 from tfp_vae.data.pixels import scale_images
 from tfp_vae.errors import DataError
-from tfp_vae.model.precision import float32_twin
+from tfp_vae.model.vae import float32_twin
 
 if TYPE_CHECKING:
     from tfp_vae.model.vae import VAE
