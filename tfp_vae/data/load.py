@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from tfp_vae.data import streamed
 from tfp_vae.data.idx import Splits
 from tfp_vae.data.pixels import binarize_images, scale_images
 from tfp_vae.data.sources import load_raw
@@ -75,7 +76,8 @@ def prepare(loaded, likelihood: str = "bernoulli", binarize: str | None = None, 
         if isinstance(x, ScaledImages):
             raise DataError(
                 f"binarize='static' binarizes every training image once, but these {len(x):,} images "
-                "would take more than 2 GB as floats; use binarize='dynamic' (redrawn every step) or "
+                f"would take more than {streamed.MAX_FLOAT_BYTES / 2**30:g} GB as floats; use "
+                "binarize='dynamic' (redrawn every step) or "
                 "fewer --train-examples."
             )
         x = binarize_images(x, seed)
