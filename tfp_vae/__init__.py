@@ -109,6 +109,7 @@ _HOMES = {
     ],
     "tfp_vae.studies": [
         "SweepPoint",
+        "export_run",
         "grid_points",
         "load_results",
         "runs_table",

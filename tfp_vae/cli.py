@@ -8,6 +8,7 @@
     tfp-vae evaluate runs/dsprites                    # and, on dSprites, the six disentanglement metrics
     tfp-vae plot runs/default                         # PNGs into runs/default/plots/
     tfp-vae show runs/default runs/b4                 # the runs side by side
+    tfp-vae export runs/default shipped/default       # without the optimizer's state, metrics kept
     tfp-vae train --out runs/b4 --beta 4 --latent-dim 10 --encoder conv   # again: resumes, or no-op
     tfp-vae train --out runs/gpus --strategy mirrored                 # every GPU of this machine
 
@@ -427,6 +428,32 @@ def _plot(args) -> int:
     return 0
 
 
+def _export(args) -> int:
+    from tfp_vae.evaluation.record import DIGEST_KEY, read_record  # TensorFlow: see _train
+    from tfp_vae.evaluation.shards import weights_digest
+    from tfp_vae.runs.files import WEIGHTS_FILE
+    from tfp_vae.studies.export import export_run
+
+    dest = export_run(args.run_dir, args.dest, overwrite=args.overwrite)
+    source = (Path(args.run_dir) / WEIGHTS_FILE).stat().st_size  # left as it was
+    files = [p for p in dest.iterdir() if p.is_file()]
+    size = sum(p.stat().st_size for p in files) / 1e6
+    weights = (dest / WEIGHTS_FILE).stat().st_size / 1e6
+    record = read_record(dest)
+    if not record:
+        metrics, after = "no metrics.json yet", f"tfp-vae evaluate {dest}"
+    elif record.get(DIGEST_KEY) == weights_digest(dest):
+        metrics, after = "metrics of these weights kept", f"tfp-vae show {dest}"
+    else:
+        metrics, after = "metrics.json of other weights copied as it was", f"tfp-vae evaluate {dest}"
+    print(
+        f"Exported {args.run_dir} into {dest} ({size:.2f} MB in {len(files)} files: "
+        f"{', '.join(sorted(p.name for p in files))}; {WEIGHTS_FILE} {weights:.2f} MB without the "
+        f"optimizer's state, was {source / 1e6:.2f} MB; {metrics}). Next: {after}"
+    )
+    return 0
+
+
 def _show(args) -> int:
     import pandas as pd  # loads with the command, as the run table does (see _train)
 
@@ -684,6 +711,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="1 shows a progress bar over the figures, 0 is silent, 2 also shows TensorFlow's own log lines",
     )
     plot.set_defaults(run=_plot)
+
+    export = sub.add_parser(
+        "export",
+        help="copy a run without the optimizer's state into a new folder, to ship it; metrics kept",
+        description="Writes DEST: model.weights.h5 without the optimizer's state (about a third "
+        "of the size), checked against RUN's bit for bit and stamped with its optimizer steps; "
+        "config.json, data.json, status.json, history.csv and latents_before.npz as they are; "
+        "metrics.json with weights_sha256 set to the exported file's, so the metrics stay those "
+        "of these weights. Never copies checkpoints/ or evaluation/: RUN keeps its resume state.",
+    )
+    export.add_argument("run_dir", metavar="RUN", help="the trained run directory (left as it is)")
+    export.add_argument("dest", metavar="DEST", help="a new (or empty) folder to export into")
+    export.add_argument("--overwrite", action="store_true", help="replace DEST if it exists and is not empty")
+    export.set_defaults(run=_export)
 
     show = sub.add_parser(
         "show",

@@ -62,6 +62,7 @@ def _imported(stderr: str) -> str:
         ("evaluate", "--help"),
         ("show", "--help"),
         ("study", "--help"),
+        ("export", "--help"),
     ],
 )
 def test_help_answers_without_tensorflow(args):

@@ -223,11 +223,14 @@ def _no_lambda_warning():
         yield
 
 
-def save_weights(model, path) -> Path:
+def save_weights(model, path, steps: int | None = None) -> Path:
     """Writes the weights as HDF5 arrays, stamped with the config JSON they belong to and, for a
-    model with an optimizer, the optimizer steps they were trained for (`weights_steps`)."""
+    model with an optimizer, the optimizer steps they were trained for (`weights_steps`).
+    steps: the steps to stamp instead (a model without an optimizer, e.g. an export, keeps its
+    source's stamp this way); None: the optimizer's, or no stamp without one."""
     optimizer = getattr(model, "optimizer", None)
-    steps = None if optimizer is None else int(optimizer.iterations.numpy())
+    if steps is None and optimizer is not None:
+        steps = int(optimizer.iterations.numpy())
 
     def write(tmp):
         with _no_lambda_warning():

@@ -4,6 +4,7 @@
     table   `runs_table`: run directories side by side (`tfp-vae show`)
     beta_study  `study_table`, `study_summary`: the β-VAE study's metrics by milestone (`tfp-vae study`)
     families  `family_table`: likelihood families ranked in bits per dimension of 8-bit images
+    export    `export_run`: a run directory made shippable, without the optimizer's state (`tfp-vae export`)
 
 May use `tfp_vae.training` and everything below it.
 """
@@ -14,6 +15,7 @@ from tfp_vae import quiet
 quiet.import_tensorflow()  # TensorFlow's import-time C++ notices off, before its first import
 
 from tfp_vae.studies.beta_study import study_summary, study_table
+from tfp_vae.studies.export import export_run
 from tfp_vae.studies.families import family_table
 from tfp_vae.studies.grid import SweepPoint, grid_points, load_results, shard_points, sweep
 from tfp_vae.studies.table import runs_table
