@@ -93,6 +93,9 @@ def test_the_export_holds_the_same_model_its_steps_and_its_own_metrics(run, tmp_
     record = update_record(dest, {"mig": 0.25}, runs.weights_steps(dest), weights_digest(dest))
     assert record["iwae"] == before["iwae"] and record["mig"] == 0.25
     assert record["at_steps"]["3"] == {**before["at_steps"]["3"], "mig": 0.25}
+    # and the figures are these weights' own: evaluated again in DEST, they come out the same
+    metrics, _, _ = evaluate_run(shipped, dest, _images(20, 1), num_samples=2, batch_size=10, verbose=0)
+    assert metrics["iwae"] == before["iwae"] and read_record(dest)["mig"] == 0.25
 
 
 def test_metrics_of_other_weights_are_copied_as_they_are(run, tmp_path, capsys):
@@ -181,3 +184,7 @@ def test_the_command_line_exports_and_says_what_it_wrote(run, tmp_path, capsys):
     assert main(["export", str(run), str(dest)]) == 2  # not empty now: refused, naming the fix
     assert "--overwrite" in capsys.readouterr().err
     assert main(["export", str(run), str(dest), "--overwrite"]) == 0
+    capsys.readouterr()
+    # a study's milestone evaluated in RUN counts as evaluated in DEST: nothing to redo there
+    assert main(["evaluate", str(dest), "--at-steps", "3", "--verbose", "0"]) == 0
+    assert "is evaluated at 3 steps already" in capsys.readouterr().out
