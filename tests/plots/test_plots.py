@@ -241,3 +241,9 @@ def test_cli_train_evaluate_plot(tmp_path, data_dir, capsys):
         )
     )
     assert all((run / "plots" / n).stat().st_size > 5000 for n in written)
+    # a shipped or exported run keeps history.csv alone: its curves are still drawn; a run of
+    # under one whole epoch (a step budget) has an empty history and no curves figure
+    (run / "history.json").unlink()
+    assert "training_curves" in run_figures(run, data_dir)
+    (run / "history.csv").write_text("epoch\n")
+    assert "training_curves" not in run_figures(run, data_dir)

@@ -71,10 +71,12 @@ def run_figures(run_dir, data_dir=None, n=10) -> dict[str, Callable[[], Figure]]
         "prior_samples": lambda: prior_samples(model),
         "latent_traversals": lambda: latent_traversals(model, x_test[0]),
     }
-    if (run_dir / runs.HISTORY_JSON).is_file():
+    # history.json, or history.csv alone (a shipped or exported run); none under one whole epoch
+    history = runs.load_history(run_dir) if _has_history(run_dir) else {}
+    if any(history.values()):
         split = "validation" if config.validation_examples else "test"  # where the val_ columns come from
         figures["training_curves"] = lambda: _titled(
-            training_curves(runs.load_history(run_dir), split), f"training curves (train and {split} split)"
+            training_curves(history, split), f"training curves (train and {split} split)"
         )
     if config.latent_dim == 2:
         figures["latent_manifold"] = lambda: latent_manifold(model)
@@ -85,6 +87,10 @@ def run_figures(run_dir, data_dir=None, n=10) -> dict[str, Callable[[], Figure]]
     if config.latent_dim >= 2:  # traversals along the code's principal directions, not its coordinates
         figures["principal_traversals"] = lambda: principal_traversals(model, x_test[: runs.LATENT_EXAMPLES])
     return {name: functools.partial(_named, draw, run_dir, name) for name, draw in figures.items()}
+
+
+def _has_history(run_dir: Path) -> bool:
+    return any((run_dir / name).is_file() for name in (runs.HISTORY_JSON, runs.HISTORY_CSV))
 
 
 def _titled(fig: Figure, title: str) -> Figure:
