@@ -214,6 +214,21 @@ def test_factor_traversals_pick_the_direction_that_carries_each_factor(tiny_vae)
     assert all(float(label[2].split()[-1]) > 0.95 for label in labels)  # I / H
 
 
+def test_factor_traversals_in_the_latent_basis_pick_the_coordinate_of_each_factor(tiny_vae):
+    """A diagonal posterior's code: factor 1 on z0, factor 0 on z2, z1 noise (basis="latents")."""
+    rng = np.random.default_rng(0)
+    factors = rng.integers(0, 4, (600, 2))
+    codes = np.stack([3.0 * factors[:, 1], rng.normal(size=600), 0.5 * factors[:, 0]], axis=1)
+    x = rng.uniform(size=(2, 4, 4, 1)).astype(np.float32)
+    fig = dplots.factor_traversals(tiny_vae, x, codes, factors, ["shape", "size"], steps=3, basis="latents")
+    labels = [fig.axes[r * 4].get_ylabel().split("\n") for r in range(2)]
+    assert labels[0][:2] == ["shape", "z2"] and labels[1][:2] == ["size", "z0"]
+    assert all(float(label[2].split()[-1]) > 0.95 for label in labels)  # I / H
+    assert "latent coordinate" in fig.get_suptitle()
+    with pytest.raises(Exception, match="basis='pca'"):
+        dplots.factor_traversals(tiny_vae, x, codes, factors, ["shape", "size"], basis="pca")
+
+
 def test_disentanglement_vs_beta_draws_means_and_sd_over_seeds_beside_rate_distortion():
     import pandas as pd
 

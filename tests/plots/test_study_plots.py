@@ -86,6 +86,9 @@ def test_family_comparisons_have_one_row_per_model_and_draw():
     labels = [ax.get_ylabel() for ax in fig.axes if ax.get_ylabel()]
     assert labels == ["original", "continuous_bernoulli\nmean p(x|z)", "beta\nmean p(x|z)"]
     np.testing.assert_allclose(fig.axes[0].images[0].get_array(), raw[0, ..., 0] / 255.0)
+    assert "same test images" in fig.get_suptitle()
+    fig = compare_reconstructions(models, raw, n=2, images="dSprites grid images")
+    assert fig.get_suptitle().startswith("Reconstructions of the same dSprites grid images")
     fig = compare_samples(models, n=4)
     assert len(fig.axes) == 4 * 4  # mean and draw per model
     draw = fig.axes[4].images[0].get_array()  # continuous_bernoulli draw: grey levels in [0, 1]

@@ -10,8 +10,8 @@ from matplotlib.figure import Figure
 from tfp_vae.cli import main
 from tfp_vae.errors import RunDirError, TfpVaeError
 from tfp_vae.evaluation.record import update_record
-from tfp_vae.plots.disentanglement import study_vs_beta
-from tfp_vae.studies.beta_study import FINAL_METRICS, study_summary, study_table
+from tfp_vae.plots.disentanglement import kl_per_dim_by_beta, study_vs_beta
+from tfp_vae.studies.beta_study import FINAL_METRICS, study_kl_per_dim, study_summary, study_table
 
 SIX = {
     "dci_disentanglement": 0.2,
@@ -112,3 +112,42 @@ def test_the_figure_draws_seeds_and_medians_per_milestone(study):
     assert mig_ax.get_title().startswith("MIG") and elbo_ax.get_title().startswith("elbo")
     with pytest.raises(TfpVaeError, match=r"no column of \['accuracy'\]"):
         study_vs_beta(study_table(study), "accuracy")
+
+
+def test_milestones_none_takes_the_steps_the_runs_were_evaluated_at(study, tmp_path_factory):
+    table = study_table(study, milestones=None)
+    assert [c for c in table.columns if c.startswith("mig@")] == ["mig@10k", "mig@25k", "mig@50k"]
+    first = tmp_path_factory.mktemp("first")  # a study shipped at its first milestone only
+    for seed, mig in ((0, 0.1), (1, 0.2)):
+        run = first / f"dsprites_beta4_seed{seed}"
+        run.mkdir()
+        (run / "config.json").write_text(json.dumps({"beta": 4.0, "seed": seed}))
+        update_record(run, {"elbo": -90.0 - seed, "mig": mig, "factor_vae_score": 0.6}, 10_000, "w")
+    table = study_table(first, milestones=None)
+    assert list(table["mig@10k"]) == [0.1, 0.2] and list(table["elbo@10k"]) == [-90.0, -91.0]
+    assert not any(c.endswith("@25k") or c.endswith("@50k") for c in table.columns)
+
+
+def test_the_rate_of_each_latent_per_run_and_its_figure(tmp_path):
+    kl = {(1.0, 0): [3.0, 2.0, 0.5], (1.0, 1): [2.5, 2.5, 1.0], (16.0, 0): [0.0, 1.5, 0.01]}
+    for (beta, seed), parts in kl.items():
+        run = tmp_path / f"dsprites_beta{beta:g}_seed{seed}"
+        run.mkdir()
+        (run / "config.json").write_text(json.dumps({"beta": beta, "seed": seed}))
+        update_record(run, {"kl": sum(parts), "kl_per_dim": parts}, 10_000, "w")
+    (tmp_path / "dsprites_beta4_seed0").mkdir()  # not evaluated yet: no row
+    table = study_kl_per_dim(tmp_path)
+    assert list(zip(table["beta"], table["seed"])) == list(kl)
+    assert list(table.columns) == ["run", "beta", "seed", "steps", "kl", "z0", "z1", "z2"]
+    assert table.loc[2, "z1"] == 1.5 and table.loc[2, "steps"] == 10_000
+    fig = kl_per_dim_by_beta(table)
+    low, high = fig.axes
+    assert low.get_title() == "beta = 1" and high.get_title() == "beta = 16"
+    heights = [[bar.get_height() for bar in c] for c in high.containers]
+    assert heights == [[1.5, 0.01, 0.0]]  # largest first: the collapsed coordinate last
+    assert [t.get_text() for t in low.get_legend().get_texts()] == ["seed 0 (KL 5.5)", "seed 1 (KL 6.0)"]
+    assert "after 10,000 steps" in fig.get_suptitle()
+    with pytest.raises(RunDirError, match="kl_per_dim"):
+        study_kl_per_dim(tmp_path / "nothing_here")
+    with pytest.raises(TfpVaeError, match="study_kl_per_dim"):
+        kl_per_dim_by_beta(table[["beta", "seed"]])

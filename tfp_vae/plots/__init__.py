@@ -4,7 +4,7 @@
     model            a model and its training: examples, latent space, reconstructions, samples,
                      manifold, traversals, training and validation curves
     studies          beta-VAE sweeps, likelihood families side by side and ranked in bits/dim
-    disentanglement  principal and per-factor traversals, metrics against beta
+    disentanglement  principal and per-factor traversals, metrics and per-latent KL against beta
     run              `save_run_plots`: every picture of a run directory (`tfp-vae plot`)
 
 May use `tfp_vae.training` and everything below it.
@@ -18,6 +18,7 @@ quiet.import_tensorflow()  # TensorFlow's import-time C++ notices off, before it
 from tfp_vae.plots.disentanglement import (
     disentanglement_vs_beta,
     factor_traversals,
+    kl_per_dim_by_beta,
     principal_traversals,
     study_vs_beta,
 )

@@ -114,13 +114,18 @@ def factor_traversals(
     factor_names: Sequence[str],
     steps: int = 7,
     span: float = 2.0,
+    basis: str = "principal",
 ) -> Figure:
-    """One row per generative factor: x[0]'s code moved along the principal direction that carries
-    the most information about that factor (discrete mutual information of the projected codes,
-    20 bins, as MIG), labelled with the factor, the direction and I / H(factor).
+    """One row per generative factor: x[0]'s code moved along the direction that carries the most
+    information about that factor (discrete mutual information of the projected codes, 20 bins,
+    as MIG), labelled with the factor, the direction and I / H(factor).
 
     x: images [N, H, W, C] scaled for `model`; codes: their posterior means [M, d] and factors: their
     class indices [M, K] (e.g. `ds.factors(indices)`); factor_names: K names.
+    basis: "principal", the principal directions of the codes (PC 1, ...; for a full-covariance
+    posterior, whose code may lie in any rotation), or "latents", the coordinates z0 .. z<d-1>
+    (for a diagonal posterior: the axes MIG, DCI and the FactorVAE score read). Steps are in each
+    direction's sd over the codes.
     """
     from sklearn.metrics import mutual_info_score  # scikit-learn loads when this figure is first drawn
 
@@ -128,7 +133,18 @@ def factor_traversals(
     codes, factors = disentanglement.check_codes_factors(codes, factors)
     if len(factor_names) != factors.shape[1]:
         raise TfpVaeError(f"factor_names has {len(factor_names)} names for {factors.shape[1]} factors.")
-    sd, vectors = principal_directions(codes)
+    if basis == "principal":
+        sd, vectors = principal_directions(codes)
+        names = [f"PC {j + 1}" for j in range(len(sd))]
+        kind = "principal direction"
+    elif basis == "latents":
+        sd, vectors = codes.std(axis=0), np.eye(codes.shape[1])
+        names = [f"z{j}" for j in range(len(sd))]
+        kind = "latent coordinate"
+    else:
+        raise TfpVaeError(
+            f"basis={basis!r}: choose 'principal' (directions of Cov codes) or 'latents' (z0, z1, ...)."
+        )
     projected = (codes - codes.mean(axis=0)) @ vectors.T
     informative = sd > 1e-6  # a direction without spread has no bins to tell factors apart
     info = disentanglement.mutual_information(disentanglement.discretize(projected[:, informative]), factors)
@@ -137,15 +153,50 @@ def factor_traversals(
     share = info.max(axis=0) / np.where(entropy > 0, entropy, 1.0)
     offsets = np.linspace(-span, span, steps)
     images = _decode_along(model, x[:1], sd[best, None] * vectors[best], offsets)
-    labels = [f"{name}\nPC {j + 1}\nI/H {s:.2f}" for name, j, s in zip(factor_names, best, share)]
+    labels = [f"{name}\n{names[j]}\nI/H {s:.2f}" for name, j, s in zip(factor_names, best, share)]
     return _traversal_figure(
         x[0],
         images,
         offsets,
         labels,
-        "per factor: the principal direction most informative about it "
+        f"per factor: the {kind} most informative about it "
         "(I/H = its mutual information with the factor over the factor's entropy)",
     )
+
+
+def kl_per_dim_by_beta(table: pd.DataFrame) -> Figure:
+    """The rate of each latent coordinate, one panel per beta: per seed, bars of
+    E_x KL(q(z_j|x) || N(0, 1)) (nats per image) of its coordinates sorted largest first (the
+    coordinates' order is arbitrary), so the coordinates a large beta collapses to the prior sit at
+    0 on the right. table: `tfp_vae.study_kl_per_dim` (columns beta, seed, kl, z0 .. z<d-1>)."""
+    dims = [c for c in table.columns if c[:1] == "z" and c[1:].isdigit()]
+    missing = [c for c in ("beta", "seed", "kl") if c not in table.columns]
+    if not dims or missing or len(table) == 0:
+        raise TfpVaeError(
+            "kl_per_dim_by_beta needs a table of study_kl_per_dim (columns beta, seed, kl, z0, z1, ...); "
+            f"got columns {list(table.columns)} and {len(table)} row(s)."
+        )
+    betas = sorted(table["beta"].unique())
+    fig = Figure(figsize=(3.6 * len(betas), 3.4), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(1, len(betas), sharey=True))
+    rank = np.arange(1, len(dims) + 1)
+    for ax, beta in zip(axes, betas):
+        runs = table[table["beta"] == beta].sort_values("seed")
+        width = 0.8 / len(runs)
+        for i, run in enumerate(runs.itertuples(index=False)):
+            kl = np.sort(np.asarray([getattr(run, d) for d in dims], float))[::-1]
+            offset = (i - (len(runs) - 1) / 2) * width
+            ax.bar(rank + offset, kl, width, color=f"C{i}", label=f"seed {run.seed} (KL {run.kl:.1f})")
+        ax.set_xticks(rank)
+        ax.set_xlabel("latent coordinate, by its KL (largest first)")
+        ax.set_title(f"beta = {beta:g}", fontsize=10)
+        ax.grid(alpha=0.3, axis="y")
+        ax.legend(fontsize=7)
+    axes[0].set_ylabel("KL per coordinate (nats per image)")
+    steps = sorted({int(s) for s in table["steps"].dropna()}) if "steps" in table.columns else []
+    at = f" after {', '.join(f'{s:,}' for s in steps)} steps" if steps else ""
+    fig.suptitle(f"The rate of each latent coordinate{at}", fontsize=10)
+    return fig
 
 
 def disentanglement_vs_beta(

@@ -146,12 +146,15 @@ def traversals_by_beta(
 
 
 # ---------------------------------------------------------------------------- likelihood families
-def compare_reconstructions(models: dict[str, VAE], x_uint8: np.ndarray, n: int = 8) -> Figure:
+def compare_reconstructions(
+    models: dict[str, VAE], x_uint8: np.ndarray, n: int = 8, images: str = "test images"
+) -> Figure:
     """The same n test images reconstructed by each model (e.g. one per likelihood family).
 
     x_uint8: raw images [N, H, W, C] (0..255); each model sees them scaled for its own family
     (`tfp_vae.scale_images`). Rows: the originals (x/255), then per model the mean of p(x|z) at
     z = E_q[z|x], as grey level / 255 whatever the family's scaling (`unit_scale`).
+    images: what x_uint8 is, for the title (e.g. "dSprites grid images").
     """
     x_uint8 = np.asarray(x_uint8)[:n]
     rows, titles = [x_uint8 / 255.0], ["original"]
@@ -161,7 +164,7 @@ def compare_reconstructions(models: dict[str, VAE], x_uint8: np.ndarray, n: int 
         titles.append(f"{name}\nmean p(x|z)")
     fig = Figure(figsize=(1.1 * len(x_uint8) + 1.5, 1.15 * len(rows)), layout="constrained")
     image_rows(fig, rows, titles)
-    fig.suptitle("Reconstructions of the same test images (decoder mean at the posterior mean)")
+    fig.suptitle(f"Reconstructions of the same {images} (decoder mean at the posterior mean)")
     return fig
 
 

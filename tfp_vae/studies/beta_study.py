@@ -72,7 +72,7 @@ def column(metric: str, steps: int) -> str:
 def study_table(
     root: str | os.PathLike = "experiments/results",
     pattern: str = STUDY_PATTERN,
-    milestones: Sequence[int] = MILESTONES,
+    milestones: Sequence[int] | None = MILESTONES,
     milestone_metrics: Sequence[str] = MILESTONE_METRICS,
     final_metrics: Sequence[str] = FINAL_METRICS,
 ) -> pd.DataFrame:
@@ -81,15 +81,14 @@ def study_table(
     status.json's steps_done, else the last evaluation's), status, then `milestone_metrics` at
     every milestone and `final_metrics` at the last (`column`). A figure comes from metrics.json's
     "at_steps" entry of that milestone, or from its top level when that evaluation was of weights
-    trained for exactly that many steps; NaN when the run has none.
+    trained for exactly that many steps; NaN when the run has none. milestones=None: every
+    number of steps any of the runs was evaluated at (`evaluated_milestones`), e.g. (10000,)
+    for a study shipped at its first milestone.
 
     Raises `RunDirError` when no run directory matches.
     """
     import pandas as pd  # pandas loads when a table is first made
 
-    milestones = sorted(int(m) for m in milestones)
-    if not milestones:
-        raise ValueError("milestones=(): give the optimizer steps of at least one evaluation.")
     root = Path(root)
     dirs = sorted(d for d in root.glob(pattern) if (d / "config.json").is_file())
     if not dirs:
@@ -97,6 +96,11 @@ def study_table(
             f"no run directory {root / pattern} holds config.json; train the study into {root}/ "
             "first (see docs: the β-VAE study's commands)."
         )
+    if milestones is None:
+        milestones = evaluated_milestones(root, pattern)
+    milestones = sorted(int(m) for m in milestones)
+    if not milestones:
+        raise ValueError("milestones=(): give the optimizer steps of at least one evaluation.")
     wanted = [(m, s) for s in milestones for m in milestone_metrics]
     wanted += [(m, milestones[-1]) for m in final_metrics if (m, milestones[-1]) not in wanted]
     rows = []
@@ -118,6 +122,51 @@ def study_table(
         rows.append(row)
     table = pd.DataFrame(rows)
     return table.sort_values(["beta", "seed"], kind="stable").reset_index(drop=True)
+
+
+def evaluated_milestones(
+    root: str | os.PathLike = "experiments/results", pattern: str = STUDY_PATTERN
+) -> list[int]:
+    """The sorted optimizer steps at which any run directory ROOT/`pattern` was evaluated
+    (metrics.json's "at_steps" and "evaluated_steps"); [] when none was."""
+    steps = {int(s) for d in Path(root).glob(pattern) for s in evaluations(_json(d / "metrics.json") or {})}
+    return sorted(steps)
+
+
+def study_kl_per_dim(
+    root: str | os.PathLike = "experiments/results", pattern: str = STUDY_PATTERN
+) -> pd.DataFrame:
+    """The rate of each latent coordinate per run: one row per run directory ROOT/`pattern` with
+    a metrics.json holding kl_per_dim (`tfp_vae.evaluate`'s, of its latest evaluation), sorted
+    by (beta, seed): run, beta, seed, steps (the evaluation's optimizer steps), kl (nats per
+    image), then z0 .. z<d-1>: E_x KL(q(z_j|x) || N(0, 1)) in nats per image, summing to kl.
+    A coordinate the code does not use (collapsed to the prior) has a KL near 0.
+
+    Raises `RunDirError` when no run directory holds kl_per_dim.
+    """
+    import pandas as pd  # pandas loads when a table is first made
+
+    rows = []
+    for run_dir in sorted(Path(root).glob(pattern)):
+        config = _json(run_dir / "config.json") or {}
+        metrics = _json(run_dir / "metrics.json") or {}
+        if not metrics.get("kl_per_dim"):
+            continue
+        row: dict[str, Any] = {
+            "run": run_dir.name,
+            "beta": float(config.get("beta", 1.0)),
+            "seed": int(config.get("seed", 0)),
+            "steps": metrics.get("evaluated_steps"),
+            "kl": metrics.get("kl", math.fsum(metrics["kl_per_dim"])),
+        }
+        row.update({f"z{j}": float(v) for j, v in enumerate(metrics["kl_per_dim"])})
+        rows.append(row)
+    if not rows:
+        raise RunDirError(
+            f"no run directory {Path(root) / pattern} has a metrics.json with kl_per_dim; "
+            "run tfp-vae evaluate on it first."
+        )
+    return pd.DataFrame(rows).sort_values(["beta", "seed"], kind="stable").reset_index(drop=True)
 
 
 def evaluations(metrics: dict) -> dict[str, dict]:
