@@ -7,6 +7,7 @@ building a model, unless the user chose a C++ log level.
 """
 
 import os
+import re
 import subprocess
 import sys
 import time
@@ -139,7 +140,9 @@ def test_building_and_using_a_model_is_silent():
 def test_a_chosen_log_level_brings_the_notices_back():
     done, _ = _python("import tfp_vae; tfp_vae.build_vae()", TF_CPP_MIN_LOG_LEVEL="0")
     assert done.returncode == 0
-    assert "oneDNN custom operations are on" in done.stderr
+    # TensorFlow's C++ log lines ("I0000 00:00:..."); which notices appear depends on the CPU
+    # (the oneDNN notice is printed on some machines only)
+    assert re.search(r"^[IWE]\d{4} \d\d:\d\d:", done.stderr, re.MULTILINE), done.stderr
 
 
 @pytest.mark.parametrize("package", ["model", "runs", "evaluation", "training", "studies", "plots"])

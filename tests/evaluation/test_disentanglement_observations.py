@@ -89,7 +89,9 @@ def test_a_compiled_encoder_remembers_the_codes_of_the_grid_images_it_has_made()
     assert ds.rendered == 5  # only 3 and 5 were new
     np.testing.assert_array_equal(second[[0, 2]], first[[2, 0]])
     fresh = observations.encode_indices(dis.representation(model), CountingGrid(), [2, 3, 0, 5])
-    np.testing.assert_array_equal(second, fresh)  # remembered codes are the codes
+    # remembered codes are the codes: equal but for the last bit, which the batch's shape (2 new
+    # images, against 4) can change in oneDNN's kernels on some CPUs
+    np.testing.assert_allclose(second, fresh, rtol=1e-6, atol=1e-9)
     told = []
     observations.encode_indices(encode, ds, [5, 5, 3], told.append)
     assert ds.rendered == 5 and told == [3]

@@ -19,8 +19,9 @@ BODIES = {"conv": {"encoder": "conv", "conv_filters": 4, "conv_layers": 2}, "mlp
 # After 65 steps, fresh (64 + 1) and grown from 1 (1 | 64) differ already in the first layer's
 # Adam moments (weights equal), while `update_block` itself gives identical moments for 64 + 1,
 # 1 + 64 and 1 | a new model's 64 in one process (same data, copied state): the gap lies in the
-# fit / resume path, not the block program nor the random streams. Strict: says when it is fixed.
-XLA_GAP = pytest.mark.xfail(strict=True, reason="XLA body grown from 65 steps: one Adam moment 1 ulp apart")
+# fit / resume path, not the block program nor the random streams. Not strict: on some CPUs (an
+# AMD EPYC, 2026-12-02) it ends bit-identical, on others 1 ulp apart.
+XLA_GAP = pytest.mark.xfail(strict=False, reason="XLA body grown from 65 steps: one Adam moment 1 ulp apart")
 
 
 @pytest.mark.parametrize("body", [pytest.param(b, marks=XLA_GAP if b == "mlp" else ()) for b in BODIES])
