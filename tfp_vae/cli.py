@@ -36,6 +36,7 @@ import json
 import os
 import signal
 import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NoReturn
@@ -515,8 +516,9 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         default=None,
         metavar="M",
-        help="stop cleanly after the epoch that passes M minutes; rerun the same "
-        "command to resume (default: no limit)",
+        help="stop cleanly at the end of the first block of steps that ends after M minutes, "
+        "with a checkpoint (mid-epoch if need be); rerun the same command to resume "
+        "(default: no limit)",
     )
     train.add_argument("--out", required=True, help="run directory to write (created if missing)")
     data_help = (
@@ -761,6 +763,36 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _stopped_at_once(command: str) -> str:
+    return (
+        f"tfp-vae {command}: stopped at once; the last committed checkpoint (or shard) "
+        "is whole: rerun the same command to resume from it."
+    )
+
+
+@contextlib.contextmanager
+def _ctrl_c_exits(command: str):
+    """Within the block, SIGINT (outside `stop_requests`, or a second one inside it) ends the
+    process at once with exit 130, without unwinding: a `KeyboardInterrupt` raised through `fit`
+    while TensorFlow's threads still ran the block once crashed the process under load (glibc's
+    "free(): invalid next size") before it could say why. Every commit is a rename, so nothing
+    whole is lost. Only in the main thread (elsewhere nothing changes); restored afterwards."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def exit_now(number, frame):
+        print(_stopped_at_once(command), file=sys.stderr, flush=True)
+        sys.stdout.flush()
+        os._exit(128 + signal.SIGINT)
+
+    previous = signal.signal(signal.SIGINT, exit_now)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -771,9 +803,10 @@ def main(argv=None) -> int:
         lock = getattr(args, "lock", None)
         if lock:  # its sub-package holds models too (TensorFlow): only for a command that locks
             from tfp_vae.runs.locks import run_lock
-        with (
-            run_lock(args.run_dir, lock) if lock and os.path.isdir(args.run_dir) else contextlib.nullcontext()
-        ):
+        held = contextlib.nullcontext()
+        if lock and os.path.isdir(args.run_dir):
+            held = run_lock(args.run_dir, lock)
+        with _ctrl_c_exits(args.command), held:
             return args.run(args)
     except MilestoneNotReached as err:  # not an error: not yet (a loop trains, then reruns)
         print(f"tfp-vae {args.command}: not yet: {err}", file=sys.stderr)
@@ -787,12 +820,8 @@ def main(argv=None) -> int:
     except RunPaused as paused:  # a signal: the work is committed; a scheduler may requeue us
         print(f"tfp-vae {args.command}: paused: {paused}", file=sys.stderr)
         return REQUEUE_EXIT
-    except KeyboardInterrupt:  # a second Ctrl-C: stopped at once
-        print(
-            f"tfp-vae {args.command}: stopped at once; the last committed checkpoint (or shard) "
-            "is whole: rerun the same command to resume from it.",
-            file=sys.stderr,
-        )
+    except KeyboardInterrupt:  # raised by a Ctrl-C outside the main thread's handler
+        print(_stopped_at_once(args.command), file=sys.stderr)
         return 128 + signal.SIGINT
 
 

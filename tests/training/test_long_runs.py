@@ -21,6 +21,7 @@ from training.test_resume import _assert_intact, _command, _env, _status, _train
 import tfp_vae
 from conftest import grey_images
 from tfp_vae import RunDirError, VAEConfig
+from tfp_vae.model.vae import STEPS_PER_EXECUTION
 from tfp_vae.training.checkpoint import CHECKPOINTS, MANIFEST, RunCheckpoint, damage
 
 REQUEUE = 75
@@ -155,10 +156,18 @@ def test_max_steps_stops_mid_epoch_and_resumes_to_exactly_that_many(tmp_path, da
     assert status["reason"] == "completed max_steps = 700 optimizer steps (1 whole epoch(s))"
     assert "Trained 700 of 700 steps into" in straight.stdout and "a larger --max-steps" in straight.stdout
     assert len(tfp_vae.load_history(tmp_path / "straight")["loss"]) == 1
-    # Stopped by its time budget after epoch 1, then resumed: the same 700 steps, bit for bit.
+    # Stopped by its time budget at the end of the first block (the budget is checked at every
+    # block's end, not only at epoch ends), then resumed: the same 700 steps, bit for bit.
     out = tmp_path / "sliced"
-    assert _train_cli(out, data_dir, *flags, "--max-minutes", "0").returncode == 0
-    assert _status(out)["state"] == "paused" and _status(out)["steps_done"] == STEPS
+    sliced = _train_cli(out, data_dir, *flags, "--max-minutes", "0")
+    assert sliced.returncode == 0, sliced.stderr[-3000:]
+    status = _status(out)
+    assert status["state"] == "paused" and status["steps_done"] == STEPS_PER_EXECUTION
+    assert status["step_in_epoch"] == STEPS_PER_EXECUTION and status["epochs_done"] == 0
+    assert status["reason"].startswith(
+        f"time budget of 0.0 minute(s) reached at step {STEPS_PER_EXECUTION} of {STEPS} of epoch 1 "
+        f"({STEPS_PER_EXECUTION} steps done); resume with: tfp-vae train --config {out}/config.json"
+    )
     again = _train_cli(out, data_dir, *flags)
     assert again.returncode == 0, again.stderr[-3000:]
     assert _status(out)["steps_done"] == 700

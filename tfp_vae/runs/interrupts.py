@@ -5,7 +5,8 @@ Clusters stop a job with SIGTERM some seconds before they kill it; Ctrl-C sends 
 (`tfp_vae.train`, `tfp_vae.evaluate_run`) looks at it between blocks of steps or shards, commits
 what it has done, writes its status as paused and raises `tfp_vae.errors.RunPaused` (a
 `KeyboardInterrupt`). A second signal stops at once, through the handler that was there before
-(Python's own for SIGINT raises `KeyboardInterrupt`; the default for SIGTERM ends the process):
+(Python's own for SIGINT raises `KeyboardInterrupt`, `tfp-vae`'s ends the process with exit 130;
+the default for SIGTERM ends the process):
 the last committed checkpoint is still whole, as after `kill -9`. The previous handlers are back
 when the block ends.
 

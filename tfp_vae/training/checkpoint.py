@@ -408,7 +408,8 @@ def recorded_seconds(run_dir) -> list[float]:
 class CommitCheckpoints(tf_keras.callbacks.Callback):
     """During `fit`: commits a checkpoint after every epoch, every `minutes` at the end of a block
     of steps, and before it stops; stops at the first non-finite loss, after exactly
-    `max_steps` optimizer steps, or at the end of the block in which a stop signal came.
+    `max_steps` optimizer steps, at the end of the block in which a stop signal came, or at the
+    end of the first block (or epoch) that ends after `deadline` (`out_of_time` then says so).
 
     Block boundaries: fit runs `steps_per_execution` steps per call and calls
     `on_train_batch_end` once per call, so that is where a checkpoint can be taken. A run
@@ -420,6 +421,9 @@ class CommitCheckpoints(tf_keras.callbacks.Callback):
     history: {metric: [per completed epoch]} so far; extended in place with each epoch's logs.
     checkpoint: a `RunCheckpoint`, or None to keep nothing on disk.
     stop: a `tfp_vae.runs.interrupts.StopRequests` (or None): its signal stops training.
+    deadline: a `time.monotonic()` time (or None): a time budget, checked at every block's end
+      (at epoch ends only if not `blocks`) because an epoch of a large data set can outlast any
+      slice of a shared machine.
     """
 
     def __init__(
@@ -431,6 +435,8 @@ class CommitCheckpoints(tf_keras.callbacks.Callback):
         minutes: float = 0.0,
         max_steps: int = 0,
         stop=None,
+        deadline: float | None = None,
+        blocks: bool = True,
     ):
         super().__init__()
         self.checkpoint = checkpoint
@@ -438,6 +444,8 @@ class CommitCheckpoints(tf_keras.callbacks.Callback):
         self.steps = steps
         self.resumed = resumed or Resumed(Position(0), {})
         self.minutes, self.max_steps, self.stop = minutes, max_steps, stop
+        self.deadline, self.blocks = deadline, blocks
+        self.out_of_time = False
         self.bad: tuple | None = None  # (epoch, step, loss) of the first non-finite loss
         self.last_commit = time.monotonic()
         self.compiled: int | None = None  # steps_per_execution as compiled
@@ -515,8 +523,14 @@ class CommitCheckpoints(tf_keras.callbacks.Callback):
             self._leave(None)
         if self.stop is not None and self.stop.received is not None:
             self._leave(f"stopped by {self.stop.name}")
+        if self.blocks and self._past_deadline():
+            self.out_of_time = True
+            self._leave(TIME_BUDGET)
         if self.minutes and time.monotonic() - self.last_commit >= 60 * self.minutes:
             self._commit(self.position)
+
+    def _past_deadline(self) -> bool:
+        return self.deadline is not None and time.monotonic() >= self.deadline
 
     def _commit(self, position: Position, paused: str | None = None) -> None:
         if self.checkpoint is not None:
@@ -543,6 +557,8 @@ class CommitCheckpoints(tf_keras.callbacks.Callback):
         self._commit(self.position, paused)
         if paused:
             raise StopTraining(self.position, paused)
+        if self._past_deadline():  # after validation: fit ends here, the epoch committed
+            self.out_of_time = self.model.stop_training = True
 
     def raise_if_stopped(self, good_epochs: int) -> None:
         """After fit: raises `NonFiniteLossError` naming epoch and step if training was stopped."""
@@ -567,9 +583,12 @@ class CommitCheckpoints(tf_keras.callbacks.Callback):
         )
 
 
+TIME_BUDGET = "time budget reached"  # `StopTraining.paused` when the deadline passed mid-epoch
+
+
 class StopTraining(Exception):
     """Raised by `CommitCheckpoints` out of `fit` after committing `position`: `paused` says why
-    (a signal), None when `max_steps` was reached."""
+    (a signal, or `TIME_BUDGET`), None when `max_steps` was reached."""
 
     def __init__(self, position: Position, paused: str | None):
         super().__init__(paused or "max_steps reached")

@@ -27,7 +27,6 @@ takes exactly the decisions an uninterrupted one would, without storing any coun
 from __future__ import annotations
 
 import dataclasses
-import time
 from collections.abc import Callable
 
 import numpy as np
@@ -108,18 +107,17 @@ for _schedule in (LRSchedule("constant", _constant), LRSchedule("plateau", _plat
 
 class ProtocolCallback(tf_keras.callbacks.Callback):
     """During `fit`, after each epoch: logs `lr`, sets the next epoch's learning rate, and stops
-    training on early stopping or once `max_minutes` have passed since `started`.
+    training on early stopping or a spent budget (`stop_reason`). (A time budget is not the
+    protocol's: `tfp_vae.training.checkpoint.CommitCheckpoints` leaves at the block it ends in.)
 
     history: the run's history so far (not yet holding the epoch that ends; a later callback
       appends it). Runs before the callback that commits the epoch, so the checkpoint holds the
       next epoch's learning rate in the optimizer.
     """
 
-    def __init__(self, config, history: dict, max_minutes=None, started=None):
+    def __init__(self, config, history: dict):
         super().__init__()
-        self.config, self.history, self.max_minutes = config, history, max_minutes
-        self.started = time.monotonic() if started is None else started
-        self.out_of_time = False
+        self.config, self.history = config, history
         self.best_epoch, self.best_weights = None, None  # in memory: a run may have no directory
 
     def on_epoch_end(self, epoch, logs=None):
@@ -133,5 +131,3 @@ class ProtocolCallback(tf_keras.callbacks.Callback):
             self.best_epoch, self.best_weights = epoch, self.model.get_weights()
         if stop_reason(self.config, seen, int(optimizer.iterations.numpy())) is not None:
             self.model.stop_training = True
-        elif self.max_minutes is not None and time.monotonic() - self.started > 60 * self.max_minutes:
-            self.out_of_time = self.model.stop_training = True

@@ -93,8 +93,9 @@ def train(
       and its prior if it is the same (`tfp_vae.training.warm_start`), checked before any data is read;
       otherwise `config.prior_init="data"` starts a VampPrior's pseudo-inputs at training images
       (`tfp_vae.model.priors.start_prior`).
-    max_minutes: stop cleanly after the epoch that passes this many minutes (status "paused");
-      training into the same out_dir again resumes.
+    max_minutes: stop cleanly at the end of the first block of steps (or epoch) that ends after
+      this many minutes, with a checkpoint, mid-epoch if need be (status "paused"); training into
+      the same out_dir again resumes, bit for bit. (A multi-worker run stops at an epoch's end.)
     `config.max_steps` > 0: stop after exactly that many optimizer steps, mid-epoch if need be
       (status "complete", reason naming the steps); the epochs then only follow from it.
     SIGTERM or SIGINT (Ctrl-C) while it trains (in the main thread): the block of steps under way
@@ -200,11 +201,13 @@ def train(
             minutes=config.checkpoint_minutes if alone else 0.0,
             max_steps=config.max_steps,
             stop=stop,
+            deadline=None if max_minutes is None else started + 60 * max_minutes,
+            blocks=alone,  # the workers leave together, at an epoch's end
         )
         # TensorBoard's pictures come from the validation images (the test split only when
         # validation_examples = 0, where validation is the test split anyway).
         board = [TensorBoardLogs(out_dir, x_val[:8], config.seed)] if tensorboard and out_dir else []
-        protocol = ProtocolCallback(config, history, max_minutes, started)
+        protocol = ProtocolCallback(config, history)
         left: StopTraining | None = None
         if not finished:
             try:
@@ -237,7 +240,8 @@ def train(
                 + (f" --max-minutes {max_minutes}" if max_minutes is not None else "")
                 + (f" --data-dir {data_dir}" if data_dir is not None else "")
             )
-        if left is not None and left.paused and not stop_reason(config, history, now.steps_done):
+        spent = stop_reason(config, history, now.steps_done)
+        if left is not None and left.paused and not keeper.out_of_time and not spent:
             reason = f"{left.paused} {now.describe(steps)} ({now.steps_done} steps done)"
             if checkpoint is not None:
                 reason += ", checkpoint committed"
@@ -245,10 +249,9 @@ def train(
             else:
                 reason += "; nothing was saved (no out_dir)"
             raise RunPaused(reason, resume or "", stop.name)
-        if protocol.out_of_time and not stop_reason(config, history, now.steps_done):
-            paused = (
-                f"time budget of {max_minutes} minute(s) reached after epoch {completed} of {config.epochs}"
-            )
+        if keeper.out_of_time and not spent:
+            paused = f"time budget of {max_minutes} minute(s) reached {now.describe(steps)}"
+            paused += f" ({now.steps_done} steps done)"
             if out_dir is not None:
                 paused += f"; resume with: {resume}"
             if verbose:
