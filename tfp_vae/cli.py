@@ -803,7 +803,7 @@ def main(argv=None) -> int:
         lock = getattr(args, "lock", None)
         if lock:  # its sub-package holds models too (TensorFlow): only for a command that locks
             from tfp_vae.runs.locks import run_lock
-        held = contextlib.nullcontext()
+        held: contextlib.AbstractContextManager = contextlib.nullcontext()
         if lock and os.path.isdir(args.run_dir):
             held = run_lock(args.run_dir, lock)
         with _ctrl_c_exits(args.command), held:
