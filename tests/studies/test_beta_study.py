@@ -74,6 +74,9 @@ def test_the_table_has_a_row_per_run_and_each_milestone_s_figures(study):
 def test_the_summary_is_the_median_over_seeds_per_beta(study):
     summary = study_summary(study_table(study))
     assert list(summary.index) == [1.0, 4.0, 16.0] and list(summary["seeds"]) == [3, 3, 3]
+    assert list(summary.columns[:4]) == ["seeds", "seeds@10k", "seeds@25k", "seeds@50k"]
+    assert list(summary["seeds@10k"]) == [3, 3, 3]  # beta16_seed2 was evaluated at 10k only:
+    assert list(summary["seeds@50k"]) == [3, 3, 2]  # its 50k medians are over two seeds
     assert summary.loc[4.0, "mig@50k"] == _mig(4, 1, 50_000)  # the middle seed
     assert summary.loc[16.0, "mig@50k"] == pytest.approx((_mig(16, 0, 50_000) + _mig(16, 1, 50_000)) / 2)
     assert summary.loc[16.0, "mig@10k"] == _mig(16, 1, 10_000)

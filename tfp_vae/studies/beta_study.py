@@ -182,10 +182,15 @@ def evaluations(metrics: dict) -> dict[str, dict]:
 
 def study_summary(table: pd.DataFrame) -> pd.DataFrame:
     """The median over seeds of every metric column of `study_table`, one row per beta (sorted),
-    with `seeds`: how many runs each median is over."""
+    with `seeds`: how many runs the β has, and `seeds@<milestone>` (e.g. seeds@50k): how many of
+    them were evaluated at that milestone, the runs its medians are over (NaNs are skipped)."""
     metrics = [c for c in table.columns if c not in _ID_COLUMNS]
     grouped = table.groupby("beta")
     summary = grouped[metrics].median()
+    labels = dict.fromkeys(c.rsplit("@", 1)[1] for c in metrics if "@" in c)  # in column order
+    for i, label in enumerate(labels):
+        evaluated = table[[c for c in metrics if c.endswith(f"@{label}")]].notna().any(axis=1)
+        summary.insert(i, f"seeds@{label}", evaluated.groupby(table["beta"]).sum())
     summary.insert(0, "seeds", grouped.size())
     return summary.sort_index()
 
