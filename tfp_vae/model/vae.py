@@ -39,7 +39,7 @@ from tfp_vae.model.encoders import build_encoder, posterior_without_kl
 from tfp_vae.model.kl_schedules import KLScheduleCallback, assign_schedule
 from tfp_vae.model.posterior import standard_normal_prior
 from tfp_vae.model.priors import build_prior
-from tfp_vae.model.streams import random_stream, stream_seed
+from tfp_vae.model.streams import BlockDraw, block_end, random_stream, stream_seed
 
 # Training steps per call into TensorFlow in `fit` (see `VAE.compile`), run as one program
 # (`VAE.update_block`; XLA for the dense bodies): at batch 32 a block of 64 steps takes half the
@@ -75,6 +75,9 @@ class VAE(tf_keras.Model):
         self.encoder.divergence.prior = lambda: self.prior
         self.decoder = build_decoder(config)
         self.sampler = tf.random.Generator.from_seed(config.seed)
+        # The running block's training-image draw; checkpointed beside the model (not one of its
+        # weights: weights files of older runs load unchanged).
+        object.__setattr__(self, "block_draw", BlockDraw())
         # Compiled step functions by (method name, XLA or not) (see `_compiled`); a plain dict
         # Keras does not track.
         object.__setattr__(self, "_step_functions", {})
@@ -196,25 +199,38 @@ class VAE(tf_keras.Model):
     # `fit` runs `train_step` `steps_per_execution` times per call (see `compile`); each step is
     # one XLA-compiled function (binarization, loss terms, gradients, Adam update, metrics),
     # traced once per model and batch shape. The arithmetic is exactly `loss_terms`'.
-    def training_images(self, x: tf.Tensor) -> tf.Tensor:
+    @property
+    def draws_training_images(self) -> bool:
+        """Whether training images are random draws (binarize="dynamic" or dequantize="uniform")."""
+        return self.config.binarize == "dynamic" or self.config.dequantize == "uniform"
+
+    def training_draw_seed(self) -> tf.Tensor | None:
+        """The seed of one draw of training images, from `sampler`; None if the config draws none."""
+        if not self.draws_training_images:
+            return None
+        with random_stream(self.sampler):
+            return stream_seed()
+
+    def training_images(self, x: tf.Tensor, seed: tf.Tensor | None = None) -> tf.Tensor:
         """The images a training step fits: x itself, or, for binarize="dynamic", a fresh binary
         draw with P(pixel = 1) = x (each epoch sees new draws of the same grey images), or, for
-        dequantize="uniform", a fresh dequantization (`dequantized_images`)."""
+        dequantize="uniform", a fresh dequantization (`dequantized_images`). The draw's seed:
+        `seed`, or a new one from `sampler`."""
+        seed = self.training_draw_seed() if seed is None else seed
         if self.config.binarize == "dynamic":
-            with random_stream(self.sampler):
-                x = tf.cast(tf.random.stateless_uniform(tf.shape(x), stream_seed()) < x, x.dtype)
-        return self.dequantized_images(x)
+            x = tf.cast(tf.random.stateless_uniform(tf.shape(x), seed) < x, x.dtype)
+        return self.dequantized_images(x, seed)
 
-    def dequantized_images(self, x: tf.Tensor) -> tf.Tensor:
+    def dequantized_images(self, x: tf.Tensor, seed: tf.Tensor | None = None) -> tf.Tensor:
         """For dequantize="uniform", 8-bit images x (scaled for the family) -> (v + u) / 256, u a
-        stateless uniform draw per pixel seeded from `sampler` (`tfp_vae.data.pixels.dequantize`
-        says where the family puts it); x itself otherwise."""
+        stateless uniform draw per pixel seeded by `seed` (default: a new seed from `sampler`;
+        `tfp_vae.data.pixels.dequantize` says where the family puts it); x itself otherwise."""
         if self.config.dequantize != "uniform":
             return x
-        with random_stream(self.sampler):
-            u = tf.random.stateless_uniform(
-                tf.shape(x), stream_seed(), DEQUANTIZE_MARGIN, 1 - DEQUANTIZE_MARGIN, dtype=x.dtype
-            )
+        seed = self.training_draw_seed() if seed is None else seed
+        u = tf.random.stateless_uniform(
+            tf.shape(x), seed, DEQUANTIZE_MARGIN, 1 - DEQUANTIZE_MARGIN, dtype=x.dtype
+        )
         return dequantize(x, u, self.config.likelihood)
 
     def loss_and_gradients(
@@ -252,16 +268,26 @@ class VAE(tf_keras.Model):
         self.apply_gradients(gradients)
         return self._record(terms)
 
-    def update_block(self, xs: tf.Tensor, count: tf.Tensor) -> dict[str, tf.Tensor]:
-        """`count` training steps on xs[0], ..., xs[count - 1] (xs [S, B, H, W, C], count <= S), each
+    def update_block(
+        self, xs: tf.Tensor, count: tf.Tensor, first: tf.Tensor | None = None
+    ) -> dict[str, tf.Tensor]:
+        """`count` training steps on xs[first], ..., xs[first + count - 1] (xs [S, B, H, W, C]), each
         following the KL schedule; returns the metrics after the last. Compiled in `fit` (XLA or
         a graph, `_compiled`): one program per block instead of one launch per step.
 
-        The block's dynamic binarization is drawn at once, before the loop: XLA runs a random draw
-        inside its loops several times slower than outside them.
+        The block's training images (dynamic binarization, dequantization) are drawn at once,
+        before the loop, [S, B, H, W, C] from one seed: XLA runs a random draw inside its loops
+        several times slower than outside them. first None (row 0): a fresh draw, its seed kept
+        in `block_draw`; a row: the rest of the draw `block_draw` holds (a grown budget).
         """
-        xs = self.training_images(xs)
-        for i in tf.range(count):
+        if first is None:
+            seed, first = self.training_draw_seed(), 0
+            if seed is not None:
+                self.block_draw.seed.assign(seed)
+        else:
+            seed = self.block_draw.seed.read_value()
+        xs = self.training_images(xs, seed)
+        for i in tf.range(first, first + count):
             self.follow_kl_schedule()
             self.update(xs[i], lambda x: self.loss_and_gradients(x, drawn=True))
         return {name: tracker.result() for name, tracker in self._trackers.items()}
@@ -305,10 +331,13 @@ class VAE(tf_keras.Model):
             size = batches[0].shape[0] if batches else 0
             full = next((i for i, x in enumerate(batches) if x.shape[0] != size), len(batches))
             per_program = max(1, min(capacity, BLOCK_VALUES // max(1, size * pixels)))
-            for start in range(0, full, per_program):
-                xs = tf.stack(batches[start : min(full, start + per_program)])  # [n, B, H, W, C]
-                n = int(xs.shape[0])
-                block(tf.pad(xs, [[0, per_program - n]] + [[0, 0]] * (len(xs.shape) - 1)), tf.constant(n))
+            start = 0
+            while start < full:
+                n, row = self._plan_program(full - start, capacity, per_program)
+                xs = tf.stack(batches[start : start + n])  # [n, B, H, W, C], rows row .. row + n - 1
+                pad = [[row or 0, per_program - (row or 0) - n]] + [[0, 0]] * (len(xs.shape) - 1)
+                block(tf.pad(xs, pad), tf.constant(n), *(() if row is None else (tf.constant(row),)))
+                start += n
             for x in batches[full:]:  # the epoch's short last batch
                 short_step(x)
             self._train_counter.assign_add(len(batches))
@@ -318,6 +347,17 @@ class VAE(tf_keras.Model):
 
         self.train_function = train_function
         return train_function
+
+    def _plan_program(self, available: int, capacity: int, per_program: int) -> tuple[int, int | None]:
+        """(steps, row) of the next `update_block` program, `available` batches at hand: as many
+        as fit one program, row None (a fresh draw). A model that draws its training images runs
+        its programs where an uninterrupted `fit` does (`block_end`), so that a run grown from a
+        budget that ended inside a block first finishes that block's draw from its `row`."""
+        if not self.draws_training_images:
+            return min(available, per_program), None
+        step = int(self.optimizer.iterations.numpy())
+        end = block_end(step, int(self._steps_per_epoch.numpy()), capacity, per_program)
+        return self.block_draw.plan(step, available, end)
 
     def _replica_loss_and_gradients(self, x):
         """`loss_and_gradients` (XLA-compiled) for one replica of a tf.distribute step."""

@@ -217,7 +217,10 @@ class RunCheckpoint:
                 continue
             model.optimizer.build(model.trainable_variables)  # idempotent; slots must exist to restore
             try:
-                _trackable(model).read(str(folder / STATE_PREFIX)).assert_existing_objects_matched()
+                state = str(folder / STATE_PREFIX)
+                # The draw apart: checkpoints older than it have none (the next block draws anew).
+                _trackable(model, draw=False).read(state).assert_existing_objects_matched().expect_partial()
+                tf.train.Checkpoint(block_draw=model.block_draw).read(state).expect_partial()
             except Exception as err:  # whole files, yet another architecture
                 raise RunDirError(
                     f"checkpoint {folder} cannot be restored into the model of "
@@ -595,8 +598,9 @@ class StopTraining(Exception):
         self.position, self.paused = position, paused
 
 
-def _trackable(model) -> tf.train.Checkpoint:
+def _trackable(model, draw: bool = True) -> tf.train.Checkpoint:
     # Everything the next step depends on: weights, optimizer slots and step count, the random
-    # generator, the epoch's running metric sums, and any state the model tracks (e.g. a KL
-    # schedule's variables).
-    return tf.train.Checkpoint(model=model, optimizer=model.optimizer)
+    # generator, the epoch's running metric sums, any state the model tracks (e.g. a KL
+    # schedule's variables), and (draw) the running block's training-image draw.
+    parts = {"block_draw": model.block_draw} if draw else {}
+    return tf.train.Checkpoint(model=model, optimizer=model.optimizer, **parts)
