@@ -287,9 +287,13 @@ class VAE(tf_keras.Model):
         else:
             seed = self.block_draw.seed.read_value()
         xs = self.training_images(xs, seed)
-        for i in tf.range(first, first + count):
+        # A `while` on tensors, not `for i in tf.range(...)`: the Range op autograph leaves in the
+        # graph makes XLA take `count` as a compile-time constant, one compilation per count.
+        i = tf.convert_to_tensor(first, tf.int32)
+        while i < first + count:
             self.follow_kl_schedule()
             self.update(xs[i], lambda x: self.loss_and_gradients(x, drawn=True))
+            i += 1
         return {name: tracker.result() for name, tracker in self._trackers.items()}
 
     def make_train_function(self, force: bool = False):
@@ -314,6 +318,10 @@ class VAE(tf_keras.Model):
             return super().make_train_function(force)
         capacity, pixels = self._block_steps, int(np.prod(self.config.input_shape))
         block = self._compiled("update_block")
+        if isinstance(self.optimizer, tf_keras.optimizers.Optimizer):
+            # Adam's slots made now: a tf.function that creates variables in its first call is
+            # traced twice (about 1 s for the density MLP's block).
+            self.optimizer.build(self.trainable_variables)
 
         @tf.function(reduce_retracing=True)
         def short_step(x):
