@@ -58,6 +58,10 @@ class NonBinaryBernoulliWarning(TfpVaeWarning):
     """A Bernoulli likelihood is fitted to grey levels: its nats are not a normalised density."""
 
 
+class SlowPrecisionWarning(TfpVaeWarning):
+    """bfloat16 asked for on a CPU without bfloat16 instructions: emulated, many times slower."""
+
+
 _shown: set[tuple[type, str]] = set()
 
 

@@ -2,11 +2,14 @@
 KL, log-likelihoods, gradients and optimizer state stay float32, and evaluation runs in float32."""
 
 import numpy as np
+import pytest
 import tensorflow as tf
 import tf_keras
 
 import tfp_vae
 from conftest import grey_images
+from tfp_vae.errors import SlowPrecisionWarning
+from tfp_vae.model import precision
 
 SMALL = dict(encoder="conv", conv_filters=4, conv_dense=16, latent_dim=3, seed=2)
 
@@ -46,3 +49,15 @@ def test_bf16_training_keeps_float32_optimizer_state_and_evaluates_in_float32():
     got = tfp_vae.evaluate(bf16, x[:20], num_samples=8, seed=1)
     want = tfp_vae.evaluate(f32, x[:20], num_samples=8, seed=1)
     assert got["iwae"] == want["iwae"] and got["elbo"] == want["elbo"]
+
+
+def test_bf16_on_a_cpu_without_bfloat16_instructions_warns_and_float32_does_not(monkeypatch, recwarn):
+    assert precision.native_bfloat16("processor : 0\nmodel name : a CPU") is None  # no flags line
+    monkeypatch.setattr(precision, "native_bfloat16", lambda: False)
+    with pytest.warns(SlowPrecisionWarning, match="precision='float32'"):
+        tfp_vae.build_vae(tfp_vae.VAEConfig(precision="mixed_bfloat16", **SMALL))
+    monkeypatch.setattr(precision, "native_bfloat16", lambda: True)
+    tfp_vae.build_vae(tfp_vae.VAEConfig(precision="mixed_bfloat16", **SMALL))
+    monkeypatch.setattr(precision, "native_bfloat16", lambda: False)
+    tfp_vae.build_vae(tfp_vae.VAEConfig(**SMALL))
+    assert not [w for w in recwarn if issubclass(w.category, SlowPrecisionWarning)]
